@@ -1,0 +1,1 @@
+"""The `vodkit` command."""

@@ -1,0 +1,86 @@
+"""`vodkit`: up | serve SERVICE | token | upload FILE."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from vodkit_cli.embedded import run_all
+from vodkit_cli.services import SERVICES
+from vodkit_cli.uploader import UploadFailed, upload
+from vodkit_shared.logs import configure_logging
+from vodkit_shared.settings import CommonSettings
+from vodkit_shared.tokens import Tokens
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return int(args.command(args) or 0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vodkit", description="vodkit: uploads in, adaptive HLS out.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    up = commands.add_parser("up", help="run all six services in one process (embedded defaults)")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=8080)
+    up.set_defaults(command=_up)
+
+    serve = commands.add_parser("serve", help="run one service (one process per service, e.g. on Kubernetes)")
+    serve.add_argument("service", choices=sorted(SERVICES))
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.set_defaults(command=_serve)
+
+    token = commands.add_parser("token", help="print a user token signed with VODKIT_AUTH_SECRET")
+    token.add_argument("--user", required=True)
+    token.add_argument("--ttl", type=int, default=30 * 24 * 3600, help="seconds (default 30 days)")
+    token.set_defaults(command=_token)
+
+    send = commands.add_parser("upload", help="upload a video in chunks")
+    send.add_argument("file", type=Path)
+    send.add_argument("--url", default="http://127.0.0.1:8080", help="gateway base URL")
+    send.add_argument("--user", default="cli", help="user to upload as (a token is made for it)")
+    send.add_argument("--token", default=None, help="a user token to use instead of --user")
+    send.add_argument("--wait", action="store_true", help="wait for processing; print the playback URL")
+    send.set_defaults(command=_upload)
+    return parser
+
+
+def _up(args: argparse.Namespace) -> None:
+    configure_logging(CommonSettings().log_level)
+    asyncio.run(run_all(args.host, args.port))
+
+
+def _serve(args: argparse.Namespace) -> None:
+    spec = SERVICES[args.service]
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    settings = spec.settings(**overrides)
+    configure_logging(settings.log_level)
+    web.run_app(spec.create_app(settings), host=settings.host, port=settings.port, access_log=None, print=None)
+
+
+def _token(args: argparse.Namespace) -> None:
+    print(Tokens(CommonSettings().resolved_auth_secret()).user_token(args.user, args.ttl))
+
+
+def _upload(args: argparse.Namespace) -> int:
+    if not args.file.is_file():
+        print(f"vodkit upload: no such file: {args.file}", file=sys.stderr)
+        return 2
+    token = args.token or Tokens(CommonSettings().resolved_auth_secret()).user_token(args.user)
+    try:
+        asyncio.run(upload(args.url, token, args.file, args.wait))
+    except (UploadFailed, OSError) as error:
+        print(f"vodkit upload: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""vodkit gateway: the public HTTP API, auth, status projection and playback delivery."""

@@ -1,0 +1,91 @@
+"""The video API: create a video (and its upload token), read its status and details."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from vodkit_gateway.auth import TOKENS, VIDEOS, current_user, owned_video
+from vodkit_gateway.settings import GatewaySettings
+from vodkit_gateway.videos import VideoRecord
+from vodkit_shared.service import ApiError
+
+SETTINGS = web.AppKey("gateway_settings", GatewaySettings)
+M = TypeVar("M", bound=BaseModel)
+
+
+class CreateVideo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    filename: str = Field(min_length=1, max_length=255, description="Name of the file to upload.")
+    size: int = Field(ge=1, le=1024**5, description="Bytes in the file.")
+
+
+async def create_video(request: web.Request) -> web.Response:
+    user = current_user(request)
+    body = parse_body(CreateVideo, await _json(request))
+    settings = request.app[SETTINGS]
+    video_id = str(uuid.uuid4())
+    await request.app[VIDEOS].create(VideoRecord(video_id=video_id, owner=user, filename=body.filename, size=body.size))
+    token, grant = request.app[TOKENS].upload_token(video_id, user)
+    return web.json_response(
+        {"videoId": video_id, "uploadToken": token, "chunkSize": settings.chunk_size, "expiresAt": grant.expires_at},
+        status=201,
+    )
+
+
+async def video_status(request: web.Request) -> web.Response:
+    video = await owned_video(request)
+    return web.json_response(status_body(request, video))
+
+
+async def video_details(request: web.Request) -> web.Response:
+    video = await owned_video(request)
+    details = {
+        "videoId": video.video_id,
+        "filename": video.filename,
+        "size": video.size,
+        "durationSeconds": video.duration_s,
+        "createdAt": video.created_at,
+    }
+    return web.json_response({**details, **status_body(request, video)})
+
+
+def status_body(request: web.Request, video: VideoRecord) -> dict[str, Any]:
+    return {
+        "status": video.status,
+        "progress": video.progress,
+        "qualities": video.qualities,
+        "error": video.error,
+        "playbackUrl": playback_url(request, video),
+    }
+
+
+def playback_url(request: web.Request, video: VideoRecord) -> str | None:
+    """A signed URL; the token is a path segment, so relative URIs in the playlists inherit it."""
+    if video.status != "completed":
+        return None
+    settings = request.app[SETTINGS]
+    token = request.app[TOKENS].playback_token(video.video_id, settings.playback_ttl_s)
+    base = settings.public_url.rstrip("/") or f"{request.scheme}://{request.host}"
+    return f"{base}/play/{token}/master.m3u8"
+
+
+async def _json(request: web.Request) -> Any:
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send a JSON body with Content-Type: application/json")
+    try:
+        return json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "bad_request", "body is not valid JSON") from None
+
+
+def parse_body(model: type[M], data: Any) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors())
+        raise ApiError(400, "bad_request", problems) from None

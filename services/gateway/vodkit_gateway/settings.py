@@ -1,0 +1,11 @@
+from pydantic import Field
+
+from vodkit_shared.settings import CommonSettings
+
+
+class GatewaySettings(CommonSettings):
+    port: int = Field(8080, description="Public port of the gateway.")
+    upload_url: str = Field("http://127.0.0.1:8081", description="Base URL of the upload service.")
+    public_url: str = Field("", description="Base URL clients see (default: from the request's Host).")
+    chunk_size: int = Field(8 * 1024**2, ge=1024, description="Chunk size suggested to uploaders.")
+    playback_ttl_s: int = Field(6 * 3600, ge=60, description="Life of a playback URL's token.")

@@ -1,0 +1,98 @@
+"""The status projection: each video's state as the API shows it, folded from every event.
+
+Events reach the gateway on separate queues, so they can come out of order (a late
+`transcode.progress` after `package.done`). `project` is written so that order does not matter:
+status only moves forward (uploading → processing → completed | failed), progress never falls,
+and a rung's state never goes back.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from vodkit_shared.events import (
+    Envelope,
+    PackageDone,
+    RenditionReady,
+    TranscodeProgress,
+    VideoAssembled,
+    VideoFailed,
+)
+from vodkit_shared.metadata import Collection, Document
+
+Status = Literal["uploading", "processing", "completed", "failed"]
+Quality = Literal["processing", "ready", "failed"]
+_RANK = {"uploading": 0, "processing": 1, "completed": 2, "failed": 2}
+TRANSCODE_SHARE = 90  # progress points given to transcoding; packaging takes the rest
+
+
+class VideoRecord(BaseModel):
+    video_id: str
+    owner: str
+    filename: str
+    size: int
+    status: Status = "uploading"
+    progress: int = 0
+    qualities: dict[str, Quality] = Field(default_factory=dict)
+    error: str | None = None
+    duration_s: float | None = None
+    created_at: float = Field(default_factory=time.time)
+    updated_at: float = Field(default_factory=time.time)
+
+
+def project(video: VideoRecord, envelope: Envelope) -> VideoRecord:
+    """The record after `envelope`; a pure function of both."""
+    v = video.model_copy(deep=True)
+    if envelope.type == VideoAssembled.TYPE:
+        _advance(v, "processing")
+    elif envelope.type == TranscodeProgress.TYPE:
+        progress = envelope.payload(TranscodeProgress)
+        _advance(v, "processing")
+        for rung in progress.ladder:
+            v.qualities.setdefault(rung, "processing")
+        v.progress = max(v.progress, int(progress.percent * TRANSCODE_SHARE / 100))
+    elif envelope.type == RenditionReady.TYPE:
+        ready = envelope.payload(RenditionReady)
+        for rung in ready.ladder:
+            v.qualities.setdefault(rung, "processing")
+        v.progress = max(v.progress, TRANSCODE_SHARE)
+    elif envelope.type == PackageDone.TYPE:
+        done = envelope.payload(PackageDone)
+        if _advance(v, "completed"):
+            v.qualities = {rung: "ready" for rung in done.renditions}
+            v.progress, v.duration_s = 100, done.duration_seconds
+    elif envelope.type == VideoFailed.TYPE and _advance(v, "failed"):
+        v.error = envelope.payload(VideoFailed).reason
+        v.qualities = {rung: ("ready" if q == "ready" else "failed") for rung, q in v.qualities.items()}
+    v.updated_at = time.time()
+    return v
+
+
+def _advance(video: VideoRecord, status: Status) -> bool:
+    """Move forward to `status`; False if already there, further on, or in a final state."""
+    if video.status in ("completed", "failed") or _RANK[status] < _RANK[video.status]:
+        return False
+    changed = video.status != status
+    video.status = status
+    return changed
+
+
+class Videos:
+    def __init__(self, collection: Collection) -> None:
+        self._c = collection
+
+    async def create(self, video: VideoRecord) -> None:
+        await self._c.insert(video.video_id, video.model_dump())
+
+    async def get(self, video_id: str) -> VideoRecord | None:
+        doc = await self._c.get(video_id)
+        return VideoRecord.model_validate(doc) if doc else None
+
+    async def on_event(self, envelope: Envelope) -> None:
+        def change(doc: Document) -> Document:
+            return project(VideoRecord.model_validate(doc), envelope).model_dump()
+
+        await self._c.update(envelope.video_id, change)  # unknown videos are not ours: ignored

@@ -1,0 +1,1 @@
+"""vodkit packager: HLS playlists and segments from renditions, by stream copy."""

@@ -1,0 +1,114 @@
+"""HLS for one rendition (stream copy, no re-encode) and the master playlist over all of them."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from vodkit_shared.tools import probe, run
+
+PLAYLIST = "playlist.m3u8"
+_AVC_PROFILES = {"baseline": "42", "constrained baseline": "42", "main": "4d", "high": "64"}
+
+
+class Variant(BaseModel):
+    """One rung as the master playlist lists it."""
+
+    rung: str
+    width: int
+    height: int
+    bandwidth: int  # peak segment bitrate, bits/s: the HLS spec's BANDWIDTH
+    average_bandwidth: int
+    codecs: str
+
+
+@dataclass(frozen=True)
+class Segment:
+    name: str
+    duration_s: float
+
+
+async def segment(rendition: Path, out_dir: Path, segment_s: int) -> list[Segment]:
+    """Cut the rendition into MPEG-TS segments at its (aligned) keyframes; returns the playlist's segments."""
+    await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
+    await run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            str(rendition),
+            "-map",
+            "0",
+            "-c",
+            "copy",
+            "-f",
+            "hls",
+            "-hls_time",
+            str(segment_s),
+            "-hls_playlist_type",
+            "vod",
+            "-hls_segment_type",
+            "mpegts",
+            "-hls_segment_filename",
+            str(out_dir / "seg_%05d.ts"),
+            str(out_dir / PLAYLIST),
+        ]
+    )
+    return parse_media_playlist(await asyncio.to_thread((out_dir / PLAYLIST).read_text))
+
+
+def parse_media_playlist(text: str) -> list[Segment]:
+    segments: list[Segment] = []
+    duration: float | None = None
+    for line in text.splitlines():
+        if line.startswith("#EXTINF:"):
+            duration = float(line[len("#EXTINF:") :].split(",")[0])
+        elif line and not line.startswith("#") and duration is not None:
+            segments.append(Segment(line, duration))
+            duration = None
+    return segments
+
+
+async def describe_variant(rung: str, rendition: Path, out_dir: Path, segments: list[Segment]) -> Variant:
+    info = await probe(rendition)
+    video = next(s for s in info["streams"] if s.get("codec_type") == "video")
+    sizes = await asyncio.to_thread(lambda: [(out_dir / s.name).stat().st_size for s in segments])
+    rates = [size * 8 / s.duration_s for size, s in zip(sizes, segments, strict=True) if s.duration_s > 0]
+    total_s = sum(s.duration_s for s in segments)
+    return Variant(
+        rung=rung,
+        width=int(video["width"]),
+        height=int(video["height"]),
+        bandwidth=int(max(rates)),
+        average_bandwidth=int(sum(sizes) * 8 / total_s),
+        codecs=codecs(info["streams"]),
+    )
+
+
+def codecs(streams: list[dict[str, Any]]) -> str:
+    """RFC 6381 codec strings: avc1.PPCCLL for H.264, mp4a.40.2 for AAC-LC."""
+    names = []
+    for stream in streams:
+        if stream.get("codec_name") == "h264":
+            profile = _AVC_PROFILES.get(str(stream.get("profile", "")).lower(), "64")
+            names.append(f"avc1.{profile}00{int(stream.get('level', 40)):02x}")
+        elif stream.get("codec_name") == "aac":
+            names.append("mp4a.40.2")
+    return ",".join(names)
+
+
+def master_playlist(variants: list[Variant]) -> str:
+    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    for v in sorted(variants, key=lambda v: v.height, reverse=True):
+        lines.append(
+            f"#EXT-X-STREAM-INF:BANDWIDTH={v.bandwidth},AVERAGE-BANDWIDTH={v.average_bandwidth},"
+            f'RESOLUTION={v.width}x{v.height},CODECS="{v.codecs}"'
+        )
+        lines.append(f"{v.rung}/{PLAYLIST}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,89 @@
+"""Handling `rendition.ready`: package the rung; when the ladder is whole, write the master.
+
+The packages collection records each packaged rung with a compare-and-set, so concurrent
+packagers agree on when the ladder is complete; the master and `package.done` (stable id)
+may be written twice, identically, never half.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+from vodkit_packager.hls import PLAYLIST, Variant, describe_variant, master_playlist, segment
+from vodkit_packager.settings import PackagerSettings
+from vodkit_shared.bus import MessageBus
+from vodkit_shared.events import Envelope, PackageDone, RenditionReady, stable_event_id
+from vodkit_shared.metadata import Collection, Document, DuplicateKey
+from vodkit_shared.storage import ObjectStorage
+
+log = logging.getLogger(__name__)
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+
+
+def hls_prefix(video_id: str) -> str:
+    return f"hls/{video_id}/"
+
+
+class Packager:
+    def __init__(
+        self, storage: ObjectStorage, bus: MessageBus, packages: Collection, settings: PackagerSettings
+    ) -> None:
+        self._storage = storage
+        self._bus = bus
+        self._packages = packages
+        self._settings = settings
+
+    async def on_rendition_ready(self, envelope: Envelope) -> None:
+        ready = envelope.payload(RenditionReady)
+        video_id = envelope.video_id
+        doc = await self._packages.get(video_id)
+        if doc is None or ready.rung not in doc["variants"]:
+            variant = await self._package(video_id, ready)
+            doc = await self._record(video_id, ready, variant)
+        variants = [Variant.model_validate(v) for v in doc["variants"].values()]
+        if set(ready.ladder) <= set(doc["variants"]):
+            await self._publish_master(envelope, ready, variants)
+
+    async def _package(self, video_id: str, ready: RenditionReady) -> Variant:
+        work = Path(tempfile.mkdtemp(prefix="vodkit-package-", dir=self._settings.work_dir))
+        try:
+            rendition, out_dir = work / "rendition.mp4", work / ready.rung
+            await self._storage.get_file(ready.key, rendition)
+            segments = await segment(rendition, out_dir, ready.segment_seconds)
+            variant = await describe_variant(ready.rung, rendition, out_dir, segments)
+            prefix = f"{hls_prefix(video_id)}{ready.rung}/"
+            for seg in segments:
+                await self._storage.put_file(prefix + seg.name, out_dir / seg.name, "video/mp2t")
+            await self._storage.put_file(prefix + PLAYLIST, out_dir / PLAYLIST, PLAYLIST_TYPE)
+            return variant
+        finally:
+            await asyncio.to_thread(shutil.rmtree, work, True)
+
+    async def _record(self, video_id: str, ready: RenditionReady, variant: Variant) -> Document:
+        with contextlib.suppress(DuplicateKey):
+            await self._packages.insert(video_id, {"ladder": ready.ladder, "variants": {}})
+
+        def add(doc: Document) -> Document:
+            return {**doc, "variants": {**doc["variants"], ready.rung: variant.model_dump()}}
+
+        doc = await self._packages.update(video_id, add)
+        assert doc is not None
+        return doc
+
+    async def _publish_master(self, envelope: Envelope, ready: RenditionReady, variants: list[Variant]) -> None:
+        prefix = hls_prefix(envelope.video_id)
+        master_key = prefix + "master.m3u8"
+        await self._storage.put_bytes(master_key, master_playlist(variants).encode(), PLAYLIST_TYPE)
+        done = PackageDone(
+            master_key=master_key,
+            prefix=prefix,
+            renditions=[v.rung for v in variants],
+            duration_seconds=ready.duration_seconds,
+        )
+        await self._bus.publish(envelope.follow(done, stable_event_id(PackageDone.TYPE, envelope.video_id)))
+        log.info("package done", extra={"videoId": envelope.video_id, "renditions": done.renditions})

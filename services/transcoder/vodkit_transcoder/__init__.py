@@ -1,0 +1,1 @@
+"""vodkit transcoder: one source, one ffmpeg, every rung of the ladder."""

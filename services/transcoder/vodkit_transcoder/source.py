@@ -1,0 +1,74 @@
+"""What the transcoder needs to know about a source, from ffprobe."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vodkit_shared.bus import PermanentError
+from vodkit_shared.tools import ToolFailed, probe
+
+_STILL_FORMATS = ("image2", "_pipe", "gif", "tty")
+
+
+class UnsupportedMedia(PermanentError):
+    """The upload is not a video vodkit can transcode; retrying will not help."""
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    width: int  # as displayed, after rotation
+    height: int
+    duration_s: float
+    has_audio: bool
+
+
+async def inspect(path: Path) -> SourceInfo:
+    try:
+        info = await probe(path)
+    except ToolFailed as error:
+        raise UnsupportedMedia(f"not a video file ffmpeg can read ({_last_line(error)})") from None
+    return describe(info)
+
+
+def describe(info: dict[str, Any]) -> SourceInfo:
+    streams = info.get("streams", [])
+    video = next(
+        (s for s in streams if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")),
+        None,
+    )
+    if video is None:
+        raise UnsupportedMedia("the file has no video stream")
+    fmt = info.get("format", {})
+    if any(tag in str(fmt.get("format_name", "")) for tag in _STILL_FORMATS):
+        raise UnsupportedMedia(f"a still image ({fmt.get('format_name')}) is not a video")
+    duration = _float(fmt.get("duration")) or _float(video.get("duration"))
+    if not duration or duration <= 0:
+        raise UnsupportedMedia("the video has no duration")
+    width, height = int(video.get("width") or 0), int(video.get("height") or 0)
+    if width <= 0 or height <= 0:
+        raise UnsupportedMedia("the video has no frame size")
+    if _rotation(video) % 180 == 90:
+        width, height = height, width
+    has_audio = any(s.get("codec_type") == "audio" for s in streams)
+    return SourceInfo(width, height, duration, has_audio)
+
+
+def _rotation(stream: dict[str, Any]) -> int:
+    for side in stream.get("side_data_list", []):
+        if "rotation" in side:
+            return abs(int(float(side["rotation"])))
+    return abs(int(_float(stream.get("tags", {}).get("rotate")) or 0))
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _last_line(error: ToolFailed) -> str:
+    lines = error.stderr_tail.splitlines()
+    return lines[-1] if lines else "no detail"

@@ -1,0 +1,1 @@
+"""vodkit upload service: chunked uploads and their assembly."""

@@ -1,0 +1,41 @@
+"""Wiring of the upload service: its HTTP route and its assembler consumer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from vodkit_shared.bus import Subscription
+from vodkit_shared.events import ChunkReceived
+from vodkit_shared.failures import report_failure
+from vodkit_shared.service import BUS, METADATA, STORAGE, service_app, with_resources
+from vodkit_shared.tokens import Tokens
+from vodkit_upload.assembler import Assembler
+from vodkit_upload.http import INTAKE, SETTINGS, TOKENS, upload_chunk
+from vodkit_upload.intake import ChunkIntake
+from vodkit_upload.sessions import UploadSessions
+from vodkit_upload.settings import UploadSettings
+
+NAME = "upload"
+
+
+def create_app(settings: UploadSettings) -> web.Application:
+    app = service_app(NAME)
+    app[SETTINGS] = settings
+    app[TOKENS] = Tokens(settings.resolved_auth_secret())
+    with_resources(app, settings)
+    app.cleanup_ctx.append(_wire)
+    app.router.add_post("/api/videos/upload", upload_chunk)
+    return app
+
+
+async def _wire(app: web.Application) -> AsyncIterator[None]:
+    storage, bus = app[STORAGE], app[BUS]
+    sessions = UploadSessions(app[METADATA].collection("upload_sessions"))
+    app[INTAKE] = ChunkIntake(storage, sessions, bus)
+    assembler = Assembler(storage, sessions, bus)
+    await bus.subscribe(
+        Subscription(NAME, ChunkReceived.TYPE, assembler.on_chunk_received, on_give_up=report_failure(bus, NAME))
+    )
+    yield

@@ -1,0 +1,132 @@
+"""HTTP entrypoint: `POST /api/videos/upload`, the seed's multipart chunk API.
+
+The handler parses and spools the request, calls `ChunkIntake.take`, and maps the result.
+The chunk streams from the socket to a temporary file (never whole in memory), then to storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from pathlib import Path
+
+from aiohttp import BodyPartReader, web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from vodkit_shared.service import ApiError
+from vodkit_shared.tokens import TokenError, Tokens, UploadGrant
+from vodkit_upload.intake import ChunkForm, ChunkIntake, ChunkRejected
+from vodkit_upload.sessions import TotalChunksChanged, UploadSession
+from vodkit_upload.settings import UploadSettings
+
+INTAKE = web.AppKey("intake", ChunkIntake)
+TOKENS = web.AppKey("tokens", Tokens)
+SETTINGS = web.AppKey("upload_settings", UploadSettings)
+_FIELD_LIMIT = 256
+_READ = 256 * 1024
+
+
+class _Fields(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    video_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    chunk_index: int = Field(ge=0)
+    total_chunks: int = Field(ge=1)
+
+
+def bearer(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "unauthorized", "missing 'Authorization: Bearer <token>' header")
+    return token.strip()
+
+
+def _grant(request: web.Request) -> UploadGrant:
+    try:
+        return request.app[TOKENS].verify_upload(bearer(request))
+    except TokenError as error:
+        raise ApiError(401, "unauthorized", f"invalid upload token: {error}") from None
+
+
+async def upload_chunk(request: web.Request) -> web.Response:
+    grant = _grant(request)
+    settings = request.app[SETTINGS]
+    if not request.content_type.startswith("multipart/"):
+        raise ApiError(400, "bad_request", "send multipart/form-data with videoId, chunkIndex, totalChunks, chunk")
+    fd, name = tempfile.mkstemp(prefix="vodkit-chunk-")
+    os.close(fd)
+    spooled = Path(name)
+    try:
+        fields, size = await _read_form(request, spooled, settings.max_chunk_bytes)
+        form = _validate(fields, settings)
+        session = await request.app[INTAKE].take(grant, form, spooled, size)
+    except ChunkRejected as rejected:
+        raise ApiError(rejected.status, rejected.code, rejected.message) from None
+    except TotalChunksChanged as error:
+        raise ApiError(400, "bad_request", str(error)) from None
+    finally:
+        await asyncio.to_thread(spooled.unlink, True)
+    return web.json_response(progress_body(session))
+
+
+def progress_body(session: UploadSession) -> dict[str, object]:
+    return {"status": "success", "uploadedChunks": session.uploaded, "nextChunk": session.next_chunk}
+
+
+async def _read_form(request: web.Request, spool: Path, max_chunk: int) -> tuple[dict[str, str], int]:
+    fields: dict[str, str] = {}
+    size = -1
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise ApiError(400, "bad_request", "nested multipart is not accepted")
+            if part.name == "chunk":
+                if size >= 0:
+                    raise ApiError(400, "bad_request", "more than one 'chunk' field")
+                size = await _spool(part, spool, max_chunk)
+            elif part.name in ("videoId", "chunkIndex", "totalChunks"):
+                fields[part.name] = await _small_field(part)
+            else:
+                await part.release()
+    except (ValueError, AssertionError) as error:  # aiohttp's words for a malformed body
+        raise ApiError(400, "bad_request", f"malformed multipart body: {error}") from None
+    if size < 0:
+        raise ApiError(400, "bad_request", "missing 'chunk' field")
+    return fields, size
+
+
+async def _small_field(part: BodyPartReader) -> str:
+    data = bytearray()
+    while chunk := await part.read_chunk(_FIELD_LIMIT):
+        data += chunk
+        if len(data) > _FIELD_LIMIT:
+            raise ApiError(400, "bad_request", f"field {part.name!r} is too long")
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise ApiError(400, "bad_request", f"field {part.name!r} is not UTF-8 text") from None
+
+
+async def _spool(part: BodyPartReader, spool: Path, max_chunk: int) -> int:
+    size = 0
+    with spool.open("wb") as out:
+        while chunk := await part.read_chunk(_READ):
+            size += len(chunk)
+            if size > max_chunk:
+                raise ApiError(413, "too_large", f"chunk exceeds the limit of {max_chunk} bytes")
+            await asyncio.to_thread(out.write, chunk)
+    return size
+
+
+def _validate(fields: dict[str, str], settings: UploadSettings) -> ChunkForm:
+    try:
+        parsed = _Fields.model_validate(fields)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'form'}: {e['msg']}" for e in error.errors())
+        raise ApiError(400, "bad_request", problems) from None
+    if parsed.total_chunks > settings.max_total_chunks:
+        raise ApiError(400, "bad_request", f"totalChunks may be at most {settings.max_total_chunks}")
+    return ChunkForm(parsed.video_id, parsed.chunk_index, parsed.total_chunks)

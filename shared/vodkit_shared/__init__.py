@@ -1,0 +1,1 @@
+"""vodkit's shared library: settings, events and the bus, storage and metadata ports."""

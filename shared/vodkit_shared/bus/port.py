@@ -1,0 +1,118 @@
+"""The message bus port: publish envelopes, consume them with ack, bounded retry and dead-letter.
+
+Both adapters decide what happens to a delivery through `settle`, so a consumer sees the same
+semantics on `memory://` and on RabbitMQ:
+- the handler returns: ack;
+- it raises `PermanentError`: dead-letter at once;
+- it raises anything else: retry after a growing delay, up to `RetryPolicy.attempts` deliveries,
+  then dead-letter;
+- it is cancelled (the service is stopping): never acked, so the broker delivers it again.
+On dead-letter, the subscription's `on_give_up` runs, so a service can report the failure
+(a video must never stay in `processing` because its event was dead-lettered).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from vodkit_shared.events import Envelope
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Envelope], Awaitable[None]]
+GiveUpHandler = Callable[[Envelope, BaseException], Awaitable[None]]
+
+
+class PermanentError(Exception):
+    """The event can never be handled (bad input): dead-letter it without retrying."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3
+    base_delay_s: float = 1.0
+
+    def delay_before(self, attempt: int) -> float:
+        """Delay before delivery number `attempt` (2, 3, …): base, 2·base, 4·base, …"""
+        return float(self.base_delay_s * 2 ** (attempt - 2))
+
+
+@dataclass(frozen=True)
+class Subscription:
+    service: str
+    event_type: str
+    handler: Handler
+    on_give_up: GiveUpHandler | None = None
+    concurrency: int = 1
+
+
+class Verdict(enum.Enum):
+    ACK = "ack"
+    RETRY = "retry"
+    DEAD_LETTER = "dead-letter"
+
+
+@dataclass(frozen=True)
+class Settlement:
+    verdict: Verdict
+    error: BaseException | None = None
+
+    @property
+    def reason(self) -> str:
+        return f"{type(self.error).__name__}: {self.error}" if self.error else ""
+
+
+async def settle(sub: Subscription, envelope: Envelope, attempt: int, policy: RetryPolicy) -> Settlement:
+    """Run the handler for one delivery and decide its fate; the one ack path of both adapters."""
+    try:
+        await sub.handler(envelope)
+    except PermanentError as error:
+        settlement = Settlement(Verdict.DEAD_LETTER, error)
+    except Exception as error:  # noqa: BLE001 - any other failure is treated as transient
+        verdict = Verdict.RETRY if attempt < policy.attempts else Verdict.DEAD_LETTER
+        settlement = Settlement(verdict, error)
+    else:
+        return Settlement(Verdict.ACK)
+    log.warning(
+        "event %s",
+        settlement.verdict.value,
+        extra={
+            "service": sub.service,
+            "eventType": envelope.type,
+            "eventId": str(envelope.id),
+            "videoId": envelope.video_id,
+            "attempt": attempt,
+            "error": settlement.reason,
+        },
+    )
+    if settlement.verdict is Verdict.DEAD_LETTER and sub.on_give_up is not None:
+        assert settlement.error is not None
+        try:
+            await sub.on_give_up(envelope, settlement.error)
+        except Exception:
+            log.exception("on_give_up failed", extra={"service": sub.service, "eventId": str(envelope.id)})
+    return settlement
+
+
+class MessageBus(ABC):
+    """A topic bus: every subscription gets its own durable queue, bound by event type."""
+
+    @abstractmethod
+    async def publish(self, envelope: Envelope) -> None:
+        """Deliver durably to every queue bound to `envelope.type`; returns once the broker has it."""
+
+    @abstractmethod
+    async def subscribe(self, subscription: Subscription) -> None:
+        """Start consuming `subscription.event_type` into the service's queue."""
+
+    @abstractmethod
+    async def dead_letters(self, service: str) -> list[Envelope]:
+        """Take the envelopes a service dead-lettered (for operators and tests)."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Stop consuming; deliveries in flight are not acked and will come again."""

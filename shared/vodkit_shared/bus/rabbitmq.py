@@ -1,0 +1,163 @@
+"""RabbitMQ adapter (aio-pika, robust connection).
+
+Topology, for exchange X and a service S consuming event type T:
+- `X`: durable topic exchange; routing key = event type.
+- `X.S.T`: durable queue bound to `X` with key `T`; manual ack after the handler returns.
+- `X.S.T.retry`: durable queue holding messages for their retry delay (per-message TTL), then
+  dead-lettering them back into `X.S.T`. A message waiting with a longer TTL can hold back one
+  behind it; the delay is then longer than asked, never shorter.
+- `X.S.dead-letter`: durable queue of what S gave up on, with the reason in `x-error`.
+Messages are persistent and published with publisher confirms, so `publish` returns once the
+broker has them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractRobustConnection,
+)
+from pydantic import ValidationError
+
+from vodkit_shared.bus.port import MessageBus, RetryPolicy, Subscription, Verdict, settle
+from vodkit_shared.events import Envelope
+
+log = logging.getLogger(__name__)
+
+
+class RabbitBus(MessageBus):
+    def __init__(
+        self,
+        url: str,
+        exchange: str = "vodkit",
+        policy: RetryPolicy | None = None,
+        queue_expiry_s: int | None = None,
+    ) -> None:
+        self._url = url
+        self._exchange_name = exchange
+        self._policy = policy or RetryPolicy()
+        # Test runs give their queues an expiry so that unused ones do not pile up on the broker.
+        self._queue_args: dict[str, Any] = {"x-expires": queue_expiry_s * 1000} if queue_expiry_s else {}
+        self._connection: AbstractRobustConnection | None = None
+        self._exchange: AbstractExchange | None = None
+        self._channels: list[AbstractChannel] = []
+
+    async def connect(self) -> None:
+        self._connection = await aio_pika.connect_robust(self._url)
+        channel = await self._open_channel(prefetch=0)
+        self._exchange = await channel.declare_exchange(self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+
+    async def _open_channel(self, prefetch: int) -> AbstractChannel:
+        assert self._connection is not None, "connect() first"
+        channel = await self._connection.channel(publisher_confirms=True)
+        if prefetch:
+            await channel.set_qos(prefetch_count=prefetch)
+        self._channels.append(channel)
+        return channel
+
+    async def publish(self, envelope: Envelope) -> None:
+        assert self._exchange is not None, "connect() first"
+        await self._exchange.publish(_message(envelope.to_json(), envelope), routing_key=envelope.type)
+
+    async def subscribe(self, subscription: Subscription) -> None:
+        channel = await self._open_channel(prefetch=subscription.concurrency)
+        name = f"{self._exchange_name}.{subscription.service}.{subscription.event_type}"
+        queue = await channel.declare_queue(name, durable=True, arguments=self._queue_args)
+        await queue.bind(self._exchange_name, routing_key=subscription.event_type)
+        await channel.declare_queue(
+            f"{name}.retry",
+            durable=True,
+            arguments={**self._queue_args, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": name},
+        )
+        dead_letter = self._dead_letter_queue(subscription.service)
+        await channel.declare_queue(dead_letter, durable=True, arguments=self._queue_args)
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            await self._deliver(channel, subscription, name, message)
+
+        await queue.consume(on_message)
+
+    def _dead_letter_queue(self, service: str) -> str:
+        return f"{self._exchange_name}.{service}.dead-letter"
+
+    async def _deliver(
+        self, channel: AbstractChannel, sub: Subscription, queue: str, message: AbstractIncomingMessage
+    ) -> None:
+        attempt = int(str((message.headers or {}).get("x-attempt", 1)))
+        try:
+            envelope = Envelope.from_json(message.body)
+        except ValidationError as error:
+            await self._send(
+                channel,
+                self._dead_letter_queue(sub.service),
+                message.body,
+                None,
+                {"x-error": f"not an envelope: {error}"[:1000]},
+            )
+            await message.ack()
+            return
+        settlement = await settle(sub, envelope, attempt, self._policy)
+        if settlement.verdict is Verdict.RETRY:
+            delay = timedelta(seconds=self._policy.delay_before(attempt + 1))
+            await self._send(
+                channel, f"{queue}.retry", message.body, envelope, {"x-attempt": attempt + 1}, expiration=delay
+            )
+        elif settlement.verdict is Verdict.DEAD_LETTER:
+            await self._send(
+                channel,
+                self._dead_letter_queue(sub.service),
+                message.body,
+                envelope,
+                {"x-attempt": attempt, "x-error": settlement.reason[:1000], "x-queue": queue},
+            )
+        await message.ack()  # only after the retry or dead-letter copy is confirmed by the broker
+
+    @staticmethod
+    async def _send(
+        channel: AbstractChannel,
+        queue: str,
+        body: bytes,
+        envelope: Envelope | None,
+        headers: dict[str, Any],
+        expiration: timedelta | None = None,
+    ) -> None:
+        message = _message(body, envelope, headers=headers, expiration=expiration)
+        await channel.default_exchange.publish(message, routing_key=queue)
+
+    async def dead_letters(self, service: str) -> list[Envelope]:
+        channel = await self._open_channel(prefetch=0)
+        queue = await channel.declare_queue(self._dead_letter_queue(service), durable=True, arguments=self._queue_args)
+        taken: list[Envelope] = []
+        while (message := await queue.get(fail=False, no_ack=True)) is not None:
+            taken.append(Envelope.from_json(message.body))
+        return taken
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+            await asyncio.sleep(0)
+
+
+def _message(
+    body: bytes,
+    envelope: Envelope | None,
+    headers: dict[str, Any] | None = None,
+    expiration: timedelta | None = None,
+) -> aio_pika.Message:
+    return aio_pika.Message(
+        body,
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=str(envelope.id) if envelope else None,
+        type=envelope.type if envelope else None,
+        headers=headers or {},
+        expiration=expiration,
+    )

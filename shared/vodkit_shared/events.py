@@ -1,0 +1,132 @@
+"""The one envelope every event travels in, and the typed payload of each event.
+
+Payload classes are past-tense facts. `Envelope.wrap` puts a payload in an envelope;
+`Envelope.payload` takes it out again, validated.
+"""
+
+from __future__ import annotations
+
+import builtins
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+_ID_NAMESPACE = uuid.UUID("6f1c0b5e-2a51-4c8e-9a55-0d7c1f6b9e21")
+
+
+class _Wire(BaseModel):
+    """camelCase on the wire, snake_case in Python."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+class Event(_Wire):
+    """Base of every payload; `TYPE` is the routing key."""
+
+    TYPE: ClassVar[str]
+
+
+E = TypeVar("E", bound=Event)
+
+
+class ChunkReceived(Event):
+    TYPE: ClassVar[str] = "chunk.received"
+    chunk_index: int = Field(description="0-based index of the stored chunk.")
+    total_chunks: int = Field(description="How many chunks the whole upload has.")
+    size: int = Field(description="Bytes in this chunk.")
+    key: str = Field(description="Storage key the chunk was written to.")
+
+
+class VideoAssembled(Event):
+    TYPE: ClassVar[str] = "video.assembled"
+    source_key: str = Field(description="Storage key of the assembled original.")
+    size: int = Field(description="Bytes in the original.")
+
+
+class TranscodeProgress(Event):
+    TYPE: ClassVar[str] = "transcode.progress"
+    percent: float = Field(ge=0, le=100, description="Share of the source transcoded so far.")
+    ladder: list[str] = Field(description="Rungs this source is transcoded to, e.g. ['720p', '480p'].")
+
+
+class RenditionReady(Event):
+    TYPE: ClassVar[str] = "rendition.ready"
+    rung: str = Field(description="Rung name, e.g. '720p'.")
+    key: str = Field(description="Storage key of the rendition's MP4.")
+    width: int = Field(description="Frame width in pixels.")
+    height: int = Field(description="Frame height in pixels.")
+    ladder: list[str] = Field(description="Every rung of this video, so the packager knows when it is whole.")
+    segment_seconds: int = Field(description="Target HLS segment length; keyframes are aligned to it.")
+    duration_seconds: float = Field(description="Duration of the source.")
+
+
+class PackageDone(Event):
+    TYPE: ClassVar[str] = "package.done"
+    master_key: str = Field(description="Storage key of the master playlist.")
+    prefix: str = Field(description="Storage prefix holding every HLS object of the video.")
+    renditions: list[str] = Field(description="Rungs listed in the master playlist.")
+    duration_seconds: float = Field(description="Duration of the video.")
+
+
+class VideoFailed(Event):
+    TYPE: ClassVar[str] = "video.failed"
+    stage: str = Field(description="Service that gave up: upload, transcoder or packager.")
+    reason: str = Field(description="Readable reason, shown to the uploader.")
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.TYPE: cls
+    for cls in (ChunkReceived, VideoAssembled, TranscodeProgress, RenditionReady, PackageDone, VideoFailed)
+}
+
+
+def stable_event_id(event_type: str, video_id: str, *parts: str) -> uuid.UUID:
+    """An id fixed by what the event is about, so a re-run publishes a duplicate consumers drop."""
+    return uuid.uuid5(_ID_NAMESPACE, ":".join((event_type, video_id, *parts)))
+
+
+class Envelope(_Wire):
+    id: uuid.UUID = Field(description="Unique id; the consumers' idempotency key.")
+    type: str = Field(description="Event type and routing key, e.g. 'video.assembled'.")
+    version: int = Field(1, description="Payload schema version.")
+    occurred_at: datetime = Field(description="When the fact happened (UTC).")
+    video_id: str = Field(description="Video the event is about.")
+    correlation_id: str = Field(description="Ties together every event caused by one upload.")
+    data: dict[str, Any] = Field(description="The typed payload, as JSON.")
+
+    @classmethod
+    def wrap(
+        cls,
+        payload: Event,
+        *,
+        video_id: str,
+        correlation_id: str | None = None,
+        event_id: uuid.UUID | None = None,
+    ) -> Envelope:
+        return cls(
+            id=event_id or uuid.uuid4(),
+            type=payload.TYPE,
+            occurred_at=datetime.now(UTC),
+            video_id=video_id,
+            correlation_id=correlation_id or video_id,
+            data=payload.model_dump(mode="json", by_alias=True),
+        )
+
+    def payload(self, model: builtins.type[E]) -> E:
+        if self.type != model.TYPE:
+            raise ValueError(f"envelope holds {self.type}, not {model.TYPE}")
+        return model.model_validate(self.data)
+
+    def follow(self, payload: Event, event_id: uuid.UUID | None = None) -> Envelope:
+        """An event caused by this one: same video, same correlation id."""
+        return Envelope.wrap(payload, video_id=self.video_id, correlation_id=self.correlation_id, event_id=event_id)
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(by_alias=True).encode()
+
+    @classmethod
+    def from_json(cls, body: bytes) -> Envelope:
+        return cls.model_validate_json(body)

@@ -1,0 +1,169 @@
+"""What every service's HTTP app has: ops routes, JSON errors, request metrics, shared resources.
+
+A service's `create_app` calls `service_app(name, settings)`, then adds its own routes and
+`cleanup_ctx` entries. Resources (bus, storage, metadata) are opened by `with_resources` in
+cleanup contexts and reached through the typed keys below.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from vodkit_shared.bus import MessageBus, RetryPolicy, open_bus
+from vodkit_shared.metadata import MetadataStore, open_metadata
+from vodkit_shared.settings import CommonSettings
+from vodkit_shared.storage import ObjectStorage, open_storage
+
+log = logging.getLogger(__name__)
+
+SERVICE = web.AppKey("service", str)
+BUS = web.AppKey("bus", MessageBus)
+STORAGE = web.AppKey("storage", ObjectStorage)
+METADATA = web.AppKey("metadata", MetadataStore)
+ReadinessCheck = Callable[[], Awaitable[None]]
+READINESS = web.AppKey("readiness", list[ReadinessCheck])
+
+HTTP_REQUESTS = Counter("vodkit_http_requests_total", "HTTP requests served", ["service", "route", "status"])
+HTTP_SECONDS = Histogram("vodkit_http_request_seconds", "HTTP request latency", ["service", "route"])
+
+
+class ApiError(web.HTTPException):
+    """An error the client caused or may act on, rendered as `{"error": {"code", "message"}}`."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        self.status_code = status
+        super().__init__(headers=headers)
+        self.code = code
+        self.message = message
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+@web.middleware
+async def json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    service = request.app[SERVICE]
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except ApiError as error:
+        response = web.json_response(error_body(error.code, error.message), status=error.status, headers=error.headers)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        code = _CODES.get(error.status, "error")
+        response = web.json_response(error_body(code, error.reason), status=error.status)
+    except Exception:
+        log.exception("unhandled error", extra={"service": service, "path": request.path})
+        response = web.json_response(error_body("internal", "internal error"), status=500)
+    HTTP_REQUESTS.labels(service, route, str(response.status)).inc()
+    HTTP_SECONDS.labels(service, route).observe(time.perf_counter() - started)
+    return response
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "service": request.app[SERVICE]})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    for check in request.app[READINESS]:
+        try:
+            await check()
+        except Exception as error:  # noqa: BLE001 - any failure means not ready
+            return web.json_response({"status": "unready", "reason": str(error)}, status=503)
+    return web.json_response({"status": "ready", "service": request.app[SERVICE]})
+
+
+async def metrics(_: web.Request) -> web.Response:
+    response = web.Response(body=generate_latest())
+    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    return response
+
+
+def service_app(name: str, client_max_size: int = 1024**2) -> web.Application:
+    app = web.Application(middlewares=[json_errors], client_max_size=client_max_size)
+    app[SERVICE] = name
+    app[READINESS] = []
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+def with_resources(
+    app: web.Application, settings: CommonSettings, *, bus: bool = True, storage: bool = True, metadata: bool = True
+) -> None:
+    """Open the adapters the settings name, each in its own cleanup context."""
+    if metadata:
+        app.cleanup_ctx.append(_metadata_ctx(settings))
+    if storage:
+        app.cleanup_ctx.append(_storage_ctx(settings))
+    if bus:
+        app.cleanup_ctx.append(_bus_ctx(settings))
+
+
+def _metadata_ctx(settings: CommonSettings) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        store = await open_metadata(settings.resolved_db_url())
+        app[METADATA] = store
+        app[READINESS].append(store.ping)
+        yield
+        await store.close()
+
+    return ctx
+
+
+def _storage_ctx(settings: CommonSettings) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        storage = await open_storage(settings.resolved_storage_url())
+        app[STORAGE] = storage
+        yield
+        await storage.close()
+
+    return ctx
+
+
+def _bus_ctx(settings: CommonSettings) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        policy = RetryPolicy(settings.retry_attempts, settings.retry_base_delay_s)
+        bus = await open_bus(settings.bus_url, settings.bus_exchange, policy)
+        app[BUS] = bus
+        yield
+        await bus.close()
+
+    return ctx
+
+
+async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve `app`; returns its runner and the port it listens on (useful with port 0)."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server = site._server  # aiohttp exposes no public accessor for the bound socket
+    assert server is not None
+    sockets = getattr(server, "sockets", None) or []
+    return runner, int(sockets[0].getsockname()[1]) if sockets else port

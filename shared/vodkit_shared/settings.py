@@ -1,0 +1,44 @@
+"""Settings common to every service, read once at start from `VODKIT_*` variables."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CommonSettings(BaseSettings):
+    """What every service needs: where its adapters live and how it retries."""
+
+    model_config = SettingsConfigDict(env_prefix="VODKIT_", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Home of the embedded defaults (files, SQLite, secret).")
+    bus_url: str = Field("memory://", description="`memory://` or `amqp://user:pass@host:port/vhost`.")
+    bus_exchange: str = Field("vodkit", description="RabbitMQ topic exchange; also prefixes queue names.")
+    storage_url: str = Field("", description="`file:///dir` or `http(s)://key:secret@host:port/bucket`.")
+    db_url: str = Field("", description="`sqlite:///file.db` or `mongodb://host:port/db`.")
+    auth_secret: SecretStr | None = Field(None, description="HS256 secret for user tokens.")
+    host: str = Field("127.0.0.1", description="Address the service's HTTP server binds.")
+    port: int = Field(0, description="Port of the service's HTTP server (0: any free port).")
+    log_level: str = Field("INFO", description="Python logging level.")
+    retry_attempts: int = Field(3, ge=1, description="Deliveries of one event before it is dead-lettered.")
+    retry_base_delay_s: float = Field(1.0, ge=0, description="First retry delay; it doubles each time.")
+
+    def resolved_storage_url(self) -> str:
+        return self.storage_url or f"file://{(self.data_dir / 'objects').resolve()}"
+
+    def resolved_db_url(self) -> str:
+        return self.db_url or f"sqlite:///{(self.data_dir / 'vodkit.db').resolve()}"  # 4 slashes: absolute
+
+    def resolved_auth_secret(self) -> str:
+        """The configured secret, or one generated once and kept in the data dir (embedded mode)."""
+        if self.auth_secret is not None:
+            return self.auth_secret.get_secret_value()
+        path = self.data_dir / "auth-secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(48))
+        return path.read_text().strip()

@@ -1,0 +1,68 @@
+"""The object storage port: whole objects by key, streamed, never held whole in memory."""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$")
+READ_CHUNK = 256 * 1024
+
+
+class ObjectNotFound(KeyError):
+    """No object has that key."""
+
+
+def check_key(key: str) -> str:
+    """Keys are relative, '/'-separated, of safe characters, with no '..' or empty parts."""
+    if not _KEY.match(key) or ".." in key.split("/"):
+        raise ValueError(f"invalid storage key {key!r}")
+    return key
+
+
+class ObjectStorage(ABC):
+    @abstractmethod
+    async def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
+        """Store a local file under `key`, replacing any object there."""
+
+    @abstractmethod
+    async def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        """Store small data (playlists, manifests) under `key`."""
+
+    @abstractmethod
+    async def get_file(self, key: str, path: Path) -> None:
+        """Copy the object to a local file. Raises ObjectNotFound."""
+
+    @abstractmethod
+    def stream(self, key: str) -> AsyncIterator[bytes]:
+        """Yield the object's bytes in chunks. Raises ObjectNotFound before the first chunk."""
+
+    @abstractmethod
+    async def size(self, key: str) -> int | None:
+        """Bytes in the object, or None if there is none."""
+
+    @abstractmethod
+    async def keys(self, prefix: str) -> list[str]:
+        """Keys under `prefix` (a folder-like prefix ending in '/'), sorted."""
+
+    @abstractmethod
+    async def delete(self, key: str) -> None:
+        """Remove the object; removing a missing one is not an error."""
+
+    @abstractmethod
+    async def compose(self, key: str, sources: list[str]) -> int:
+        """Concatenate `sources` into `key`, server-side where the backend can; returns the size."""
+
+    async def get_bytes(self, key: str) -> bytes:
+        return b"".join([chunk async for chunk in self.stream(key)])
+
+    async def delete_prefix(self, prefix: str) -> int:
+        keys = await self.keys(prefix)
+        for key in keys:
+            await self.delete(key)
+        return len(keys)
+
+    async def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,86 @@
+"""The three kinds of JWT vodkit issues and checks.
+
+- user tokens: HS256 with the shared secret itself, claim `sub` = user id, so any identity
+  tool holding `VODKIT_AUTH_SECRET` can issue them;
+- upload tokens (the seed's): videoId, userId, issued-at, 1 hour;
+- playback tokens: one video, short-lived.
+Upload and playback tokens are signed with keys derived from the secret per purpose, so no
+token of one kind can ever pass as another, whatever claims it carries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from jose import JWTError, jwt
+
+ALGORITHM = "HS256"
+UPLOAD_TOKEN_TTL_S = 3600
+
+
+class TokenError(Exception):
+    """The token is missing, malformed, expired or signed with another key."""
+
+
+@dataclass(frozen=True)
+class UploadGrant:
+    video_id: str
+    user_id: str
+    expires_at: int
+
+
+class Tokens:
+    def __init__(self, secret: str) -> None:
+        self._user_key = secret
+        self._upload_key = _derive(secret, "upload")
+        self._playback_key = _derive(secret, "playback")
+
+    def user_token(self, user_id: str, ttl_s: int = 30 * 24 * 3600) -> str:
+        now = int(time.time())
+        return jwt.encode({"sub": user_id, "iat": now, "exp": now + ttl_s}, self._user_key, ALGORITHM)
+
+    def verify_user(self, token: str) -> str:
+        claims = _decode(token, self._user_key)
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject:
+            raise TokenError("token has no 'sub' claim")
+        return subject
+
+    def upload_token(self, video_id: str, user_id: str, ttl_s: int = UPLOAD_TOKEN_TTL_S) -> tuple[str, UploadGrant]:
+        now = int(time.time())
+        grant = UploadGrant(video_id, user_id, now + ttl_s)
+        claims = {"videoId": video_id, "userId": user_id, "iat": now, "exp": grant.expires_at}
+        return jwt.encode(claims, self._upload_key, ALGORITHM), grant
+
+    def verify_upload(self, token: str) -> UploadGrant:
+        claims = _decode(token, self._upload_key)
+        video_id, user_id = claims.get("videoId"), claims.get("userId")
+        if not isinstance(video_id, str) or not isinstance(user_id, str):
+            raise TokenError("upload token lacks videoId or userId")
+        return UploadGrant(video_id, user_id, int(claims["exp"]))
+
+    def playback_token(self, video_id: str, ttl_s: int) -> str:
+        now = int(time.time())
+        return jwt.encode({"videoId": video_id, "iat": now, "exp": now + ttl_s}, self._playback_key, ALGORITHM)
+
+    def verify_playback(self, token: str) -> str:
+        video_id = _decode(token, self._playback_key).get("videoId")
+        if not isinstance(video_id, str):
+            raise TokenError("playback token lacks videoId")
+        return video_id
+
+
+def _derive(secret: str, purpose: str) -> str:
+    return hmac.new(secret.encode(), f"vodkit:{purpose}".encode(), hashlib.sha256).hexdigest()
+
+
+def _decode(token: str, key: str) -> dict[str, Any]:
+    try:
+        claims = jwt.decode(token, key, algorithms=[ALGORITHM], options={"require_exp": True})
+    except JWTError as error:
+        raise TokenError(str(error)) from None
+    return dict(claims)
