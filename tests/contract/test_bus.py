@@ -1,0 +1,183 @@
+"""The bus contract: the same test suite against the in-memory adapter and RabbitMQ."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from tests.support import AMQP_URL, eventually, need_rabbitmq
+from vodkit_shared.bus import MessageBus, PermanentError, RetryPolicy, Subscription
+from vodkit_shared.bus.memory import MemoryBus
+from vodkit_shared.bus.rabbitmq import RabbitBus
+from vodkit_shared.events import ChunkReceived, Envelope, VideoAssembled
+
+pytestmark = pytest.mark.contract
+POLICY = RetryPolicy(attempts=3, base_delay_s=0.05)
+BusFactory = Callable[[], Awaitable[MessageBus]]
+
+
+@pytest.fixture(params=["memory", "rabbitmq"])
+async def new_bus(request: pytest.FixtureRequest) -> AsyncIterator[BusFactory]:
+    """Opens buses that all reach one fresh broker namespace (a memory name or an exchange)."""
+    namespace = f"test-{uuid.uuid4().hex[:12]}"
+    if request.param == "rabbitmq":
+        need_rabbitmq()
+    opened: list[MessageBus] = []
+
+    async def open_one() -> MessageBus:
+        if request.param == "memory":
+            bus: MessageBus = MemoryBus(namespace, POLICY)
+        else:
+            rabbit = RabbitBus(AMQP_URL, namespace, POLICY, queue_expiry_s=120)
+            await rabbit.connect()
+            bus = rabbit
+        opened.append(bus)
+        return bus
+
+    yield open_one
+    for bus in opened:
+        await bus.close()
+
+
+def chunk_event(video_id: str = "v1") -> Envelope:
+    return Envelope.wrap(ChunkReceived(chunk_index=0, total_chunks=1, size=3, key="k"), video_id=video_id)
+
+
+async def test_every_subscribed_service_gets_each_event_once(new_bus: BusFactory) -> None:
+    bus = await new_bus()
+    seen: dict[str, list[Envelope]] = {"a": [], "b": [], "other": []}
+
+    def record(name: str) -> Callable[[Envelope], Awaitable[None]]:
+        async def handle(envelope: Envelope) -> None:
+            seen[name].append(envelope)
+
+        return handle
+
+    await bus.subscribe(Subscription("a", ChunkReceived.TYPE, record("a")))
+    await bus.subscribe(Subscription("b", ChunkReceived.TYPE, record("b")))
+    await bus.subscribe(Subscription("other", VideoAssembled.TYPE, record("other")))
+    sent = chunk_event()
+    await bus.publish(sent)
+    await eventually(lambda: len(seen["a"]) == 1 and len(seen["b"]) == 1)
+    await asyncio.sleep(0.2)
+    assert [e.id for e in seen["a"]] == [sent.id]
+    assert seen["b"][0] == sent
+    assert seen["other"] == []
+
+
+async def test_a_transient_failure_is_retried_until_it_succeeds(new_bus: BusFactory) -> None:
+    bus = await new_bus()
+    calls: list[float] = []
+
+    async def flaky(envelope: Envelope) -> None:
+        calls.append(asyncio.get_running_loop().time())
+        if len(calls) < 3:
+            raise ConnectionError("storage hiccup")
+
+    await bus.subscribe(Subscription("svc", ChunkReceived.TYPE, flaky))
+    await bus.publish(chunk_event())
+    await eventually(lambda: len(calls) == 3)
+    await asyncio.sleep(0.3)
+    assert len(calls) == 3
+    # Backoff grows: base, then 2 × base (lower bounds only: a busy machine may add delay).
+    assert calls[1] - calls[0] >= POLICY.base_delay_s * 0.9
+    assert calls[2] - calls[1] >= 2 * POLICY.base_delay_s * 0.9
+    assert await bus.dead_letters("svc") == []
+
+
+async def test_after_the_last_attempt_the_event_is_dead_lettered_and_reported(new_bus: BusFactory) -> None:
+    bus = await new_bus()
+    calls: list[int] = []
+    given_up: list[tuple[Envelope, BaseException]] = []
+
+    async def broken(envelope: Envelope) -> None:
+        calls.append(1)
+        raise RuntimeError("disk full")
+
+    async def on_give_up(envelope: Envelope, error: BaseException) -> None:
+        given_up.append((envelope, error))
+
+    await bus.subscribe(Subscription("svc", ChunkReceived.TYPE, broken, on_give_up=on_give_up))
+    sent = chunk_event()
+    await bus.publish(sent)
+    await eventually(lambda: len(given_up) == 1)
+    await asyncio.sleep(0.3)
+    assert len(calls) == POLICY.attempts
+    assert given_up[0][0].id == sent.id
+    assert "disk full" in str(given_up[0][1])
+    dead: list[Envelope] = []
+
+    async def dead_lettered() -> bool:
+        dead.extend(await bus.dead_letters("svc"))
+        return len(dead) == 1
+
+    await eventually(dead_lettered)
+    assert dead[0].id == sent.id
+
+
+async def test_a_permanent_error_is_dead_lettered_without_retry(new_bus: BusFactory) -> None:
+    bus = await new_bus()
+    calls: list[int] = []
+    given_up: list[BaseException] = []
+
+    async def reject(envelope: Envelope) -> None:
+        calls.append(1)
+        raise PermanentError("not a video")
+
+    async def on_give_up(envelope: Envelope, error: BaseException) -> None:
+        given_up.append(error)
+
+    await bus.subscribe(Subscription("svc", ChunkReceived.TYPE, reject, on_give_up=on_give_up))
+    await bus.publish(chunk_event())
+    await eventually(lambda: len(given_up) == 1)
+    await asyncio.sleep(0.3)
+    assert calls == [1]
+    assert isinstance(given_up[0], PermanentError)
+
+
+async def test_an_event_in_flight_when_a_consumer_stops_is_delivered_again(new_bus: BusFactory) -> None:
+    first = await new_bus()
+    started = asyncio.Event()
+
+    async def stuck(envelope: Envelope) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    await first.subscribe(Subscription("svc", ChunkReceived.TYPE, stuck))
+    sent = chunk_event()
+    await first.publish(sent)
+    await asyncio.wait_for(started.wait(), 10)
+    await first.close()
+
+    second = await new_bus()
+    received: list[Envelope] = []
+
+    async def handle(envelope: Envelope) -> None:
+        received.append(envelope)
+
+    await second.subscribe(Subscription("svc", ChunkReceived.TYPE, handle))
+    await eventually(lambda: len(received) == 1)
+    assert received[0].id == sent.id
+
+
+async def test_handlers_of_one_subscription_run_concurrently_up_to_its_limit(new_bus: BusFactory) -> None:
+    bus = await new_bus()
+    running, peak = 0, 0
+    done: list[int] = []
+
+    async def slow(envelope: Envelope) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.2)
+        running -= 1
+        done.append(1)
+
+    await bus.subscribe(Subscription("svc", ChunkReceived.TYPE, slow, concurrency=2))
+    for _ in range(4):
+        await bus.publish(chunk_event())
+    await eventually(lambda: len(done) == 4)
+    assert peak == 2

@@ -1,0 +1,115 @@
+"""Processes for the end-to-end tests: `vodkit up`, or each service on its own over RabbitMQ and S3."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.pipeline import VODKIT, service_env, user_token
+from tests.support import free_port, make_clip, need_rabbitmq
+
+SERVICES = ["upload", "transcoder", "packager", "storage-tiering", "cdn-purge", "gateway"]
+
+
+@dataclass
+class Deployment:
+    base_url: str
+    env: dict[str, str]
+    logs: list[Path]
+
+    def token(self, user: str) -> str:
+        return user_token(self.env, user)
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 seconds of 1280x720 with motion, noise and a tone."""
+    return make_clip(tmp_path_factory.mktemp("media") / "clip.mp4", seconds=8, width=1280, height=720)
+
+
+def _wait_healthy(url: str, processes: list[subprocess.Popen[bytes]], logs: list[Path], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for process, log in zip(processes, logs, strict=False):
+            if process.poll() is not None:
+                raise RuntimeError(f"{process.args} exited {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready within {timeout}s")
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """`vodkit up` as a subprocess, with a fresh data dir."""
+    root = tmp_path_factory.mktemp("embedded")
+    port = free_port()
+    env = service_env(data_dir=str(root / "data"), x264_preset="veryfast", chunk_size=str(256 * 1024))
+    log = root / "vodkit-up.log"
+    process = _start([*VODKIT, "up", "--port", str(port)], env, log)
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}/readyz", [process], [log])
+        yield Deployment(f"http://127.0.0.1:{port}", env, [log])
+    finally:
+        _stop([process])
+
+
+@pytest.fixture(scope="module")
+def distributed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """Six `vodkit serve` processes over RabbitMQ, an S3 server (moto) and one shared metadata store."""
+    need_rabbitmq()
+    root = tmp_path_factory.mktemp("distributed")
+    s3_port = free_port()
+    processes: list[subprocess.Popen[bytes]] = []
+    logs: list[Path] = []
+    try:
+        logs.append(root / "s3.log")
+        processes.append(_start([str(Path(VODKIT[0]).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(s3_port)],
+                                service_env(), logs[-1]))
+        _wait_healthy(f"http://127.0.0.1:{s3_port}/moto-api/", processes, logs)
+        ports = {name: free_port() for name in SERVICES}
+        common = dict(
+            bus_url="amqp://guest:guest@127.0.0.1:5672/?queue_expiry_s=600",
+            bus_exchange=f"e2e-{uuid.uuid4().hex[:10]}",
+            storage_url=f"http://testing:testing-secret@127.0.0.1:{s3_port}/vodkit",
+            db_url=f"sqlite:///{root / 'metadata.db'}",
+            auth_secret=uuid.uuid4().hex,
+            upload_url=f"http://127.0.0.1:{ports['upload']}",
+            x264_preset="veryfast",
+            chunk_size=str(256 * 1024),
+        )
+        for name in SERVICES:
+            env = service_env(**common, data_dir=str(root / name))  # no files shared between services
+            logs.append(root / f"{name}.log")
+            processes.append(_start([*VODKIT, "serve", name, "--port", str(ports[name])], env, logs[-1]))
+        for name in SERVICES:
+            _wait_healthy(f"http://127.0.0.1:{ports[name]}/readyz", processes, logs)
+        gateway_env = service_env(**common, data_dir=str(root / "gateway"))
+        yield Deployment(f"http://127.0.0.1:{ports['gateway']}", gateway_env, logs)
+    finally:
+        _stop(processes)

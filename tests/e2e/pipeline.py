@@ -1,0 +1,137 @@
+"""Driving a running vodkit over HTTP exactly as an API consumer would, and checking its HLS."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+VODKIT = [sys.executable, "-m", "vodkit_cli.main"]
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+
+
+@dataclass
+class Client:
+    base: str
+    user_token: str
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+
+    async def call(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> Reply:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with aiohttp.ClientSession() as http, http.request(
+            method, self.base + path, headers=headers, **kwargs
+        ) as response:
+            body = await response.json(content_type=None) if response.content_length != 0 else None
+            return Reply(response.status, body)
+
+    async def create(self, filename: str, size: int) -> dict[str, Any]:
+        reply = await self.call("POST", "/api/videos", self.user_token, json={"filename": filename, "size": size})
+        assert reply.status == 201, reply.body
+        return dict(reply.body)
+
+    async def send_chunk(self, upload_token: str, video_id: str, index: int, total: int, data: bytes,
+                         **overrides: str) -> Reply:
+        form = aiohttp.FormData()
+        fields = {"videoId": video_id, "chunkIndex": str(index), "totalChunks": str(total), **overrides}
+        for name, value in fields.items():
+            form.add_field(name, value)
+        form.add_field("chunk", data, filename="chunk.bin", content_type="application/octet-stream")
+        return await self.call("POST", "/api/videos/upload", upload_token, data=form)
+
+    async def upload(self, clip: Path) -> str:
+        """Create a video and send the clip in several chunks; returns the videoId."""
+        data = clip.read_bytes()
+        created = await self.create(clip.name, len(data))
+        chunk_size = int(created["chunkSize"])
+        total = math.ceil(len(data) / chunk_size)
+        assert total >= 3, "the clip should take several chunks"
+        for index in range(total):
+            reply = await self.send_chunk(created["uploadToken"], created["videoId"], index, total,
+                                          data[index * chunk_size:(index + 1) * chunk_size])
+            assert reply.status == 200, reply.body
+            assert reply.body == {"status": "success", "uploadedChunks": list(range(index + 1)),
+                                  "nextChunk": index + 1 if index + 1 < total else None}
+        return str(created["videoId"])
+
+    async def wait_until_settled(self, video_id: str, timeout: float = 180) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            reply = await self.call("GET", f"/api/videos/{video_id}/status", self.user_token)
+            assert reply.status == 200, reply.body
+            self.statuses.append(reply.body)
+            if reply.body["status"] in ("completed", "failed"):
+                return dict(reply.body)
+            await asyncio.sleep(0.25)
+        raise AssertionError(f"video {video_id} still {self.statuses[-1]} after {timeout}s")
+
+
+async def fetch(url: str) -> tuple[int, bytes, str]:
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        return response.status, await response.read(), response.content_type
+
+
+def durations(playlist: str) -> list[float]:
+    return [float(d) for d in re.findall(r"#EXTINF:([0-9.]+),", playlist)]
+
+
+def probe_segment(data: bytes) -> int:
+    """Decode the whole segment with ffmpeg (fails on a broken one); returns its video height."""
+    with tempfile.NamedTemporaryFile(suffix=".ts") as segment:
+        segment.write(data)
+        segment.flush()
+        subprocess.run(["ffmpeg", "-v", "error", "-xerror", "-i", segment.name, "-f", "null", "-"], check=True)
+        out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_streams",
+                              "-of", "json", segment.name], check=True, capture_output=True, text=True).stdout
+        return int(json.loads(out)["streams"][0]["height"])
+
+
+async def check_playback(playback_url: str, clip_seconds: float, heights: dict[str, int]) -> None:
+    """The master lists exactly these rungs; every playlist is whole and each rung decodes at its height."""
+    status, body, content_type = await fetch(playback_url)
+    assert (status, content_type) == (200, "application/vnd.apple.mpegurl")
+    master = body.decode()
+    assert master.startswith("#EXTM3U")
+    variants = re.findall(r"#EXT-X-STREAM-INF:(.*)\n(.*)", master)
+    assert [uri for _, uri in variants] == [f"{rung}/playlist.m3u8" for rung in heights]
+    for attributes, uri in variants:
+        assert re.search(r"BANDWIDTH=\d+", attributes)
+        assert re.search(r'CODECS="avc1\.[0-9a-f]{6},mp4a\.40\.2"', attributes)
+        rung = uri.split("/")[0]
+        assert f"x{heights[rung]}," in attributes  # RESOLUTION=WxH
+        base = playback_url.rsplit("/", 1)[0] + f"/{rung}/"
+        status, body, _ = await fetch(base + "playlist.m3u8")
+        playlist = body.decode()
+        assert status == 200
+        assert playlist.rstrip().endswith("#EXT-X-ENDLIST")
+        assert abs(sum(durations(playlist)) - clip_seconds) < 0.1
+        first_segment = next(line for line in playlist.splitlines() if line and not line.startswith("#"))
+        status, data, content_type = await fetch(base + first_segment)
+        assert (status, content_type) == (200, "video/mp2t")
+        assert probe_segment(data) == heights[rung]
+
+
+def user_token(env: dict[str, str], user: str) -> str:
+    return subprocess.run([*VODKIT, "token", "--user", user], env=env, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def service_env(**settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VODKIT_") or k.startswith("VODKIT_TEST_")}
+    env.update({f"VODKIT_{k.upper()}": v for k, v in settings.items()})
+    return env

@@ -1,0 +1,54 @@
+"""End to end: a real clip through the real services, embedded and distributed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Deployment
+from tests.e2e.pipeline import Client, check_playback
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize("deployment", ["embedded", "distributed"])
+async def test_a_chunked_upload_becomes_adaptive_hls(request: pytest.FixtureRequest, deployment: str,
+                                                     clip: Path) -> None:
+    running: Deployment = request.getfixturevalue(deployment)
+    client = Client(running.base_url, running.token("alice"))
+    video_id = await client.upload(clip)
+
+    status = await client.wait_until_settled(video_id)
+
+    assert status["status"] == "completed", status
+    assert status["qualities"] == {"720p": "ready", "480p": "ready"}
+    assert status["progress"] == 100
+    assert status["error"] is None
+    progress = [s["progress"] for s in client.statuses]
+    assert progress == sorted(progress), "progress must never fall"
+    await check_playback(status["playbackUrl"], clip_seconds=8.0, heights={"720p": 720, "480p": 480})
+
+
+async def test_a_file_that_is_not_a_video_fails_with_a_reason(embedded: Deployment, tmp_path: Path) -> None:
+    text = tmp_path / "notes.mp4"
+    text.write_bytes(b"these are my holiday notes, not a video\n" * 20000)
+    client = Client(embedded.base_url, embedded.token("alice"))
+    video_id = await client.upload(text)
+
+    status = await client.wait_until_settled(video_id, timeout=30)
+
+    assert status["status"] == "failed"
+    assert "not a video" in status["error"]
+    assert status["playbackUrl"] is None
+
+
+async def test_a_small_silent_source_gets_one_rung_at_its_own_height(embedded: Deployment, tmp_path: Path) -> None:
+    from tests.support import make_clip
+
+    small = make_clip(tmp_path / "small.mp4", seconds=3, width=640, height=360, audio=False,
+                      extra=["-b:v", "3M"])
+    client = Client(embedded.base_url, embedded.token("alice"))
+    status = await client.wait_until_settled(await client.upload(small))
+    assert status["status"] == "completed", status
+    assert status["qualities"] == {"360p": "ready"}

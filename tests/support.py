@@ -1,0 +1,66 @@
+"""Helpers shared by the tests: waiting, free ports, generated media, the servers tests need."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+AMQP_URL = os.environ.get("VODKIT_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+MONGODB_URL = os.environ.get("VODKIT_TEST_MONGODB_URL", "")
+# `make test` sets this: there, a missing RabbitMQ is a failure, not a skip.
+REQUIRE_SERVERS = os.environ.get("VODKIT_REQUIRE_SERVERS") == "1"
+
+
+async def eventually(check: Callable[[], Awaitable[bool]] | Callable[[], bool], timeout: float = 15.0,
+                     interval: float = 0.05) -> None:
+    """Wait until `check()` is true; fail the test after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = check()
+        if isinstance(result, Awaitable):
+            result = await result
+        if result:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rabbitmq_reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5672), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def need_rabbitmq() -> None:
+    if not rabbitmq_reachable():
+        if REQUIRE_SERVERS:
+            pytest.fail("RabbitMQ is not reachable at 127.0.0.1:5672 (make test starts it: scripts/ensure-rabbitmq)")
+        pytest.skip("RabbitMQ is not reachable at 127.0.0.1:5672; run `make test` to start it")
+
+
+def make_clip(path: Path, seconds: float = 8, width: int = 1280, height: int = 720, audio: bool = True,
+              extra: list[str] | None = None) -> Path:
+    """A generated clip with motion and noise (texture an encoder has to work for)."""
+    argv = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi",
+            "-i", f"testsrc2=size={width}x{height}:rate=30:duration={seconds}"]
+    if audio:
+        argv += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:a", "aac"]
+    argv += ["-vf", "noise=alls=12:allf=t", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "28",
+             "-pix_fmt", "yuv420p", *(extra or []), str(path)]
+    subprocess.run(argv, check=True)
+    return path
