@@ -17,8 +17,9 @@ MONGODB_URL = os.environ.get("VODKIT_TEST_MONGODB_URL", "")
 REQUIRE_SERVERS = os.environ.get("VODKIT_REQUIRE_SERVERS") == "1"
 
 
-async def eventually(check: Callable[[], Awaitable[bool]] | Callable[[], bool], timeout: float = 15.0,
-                     interval: float = 0.05) -> None:
+async def eventually(
+    check: Callable[[], Awaitable[bool]] | Callable[[], bool], timeout: float = 15.0, interval: float = 0.05
+) -> None:
     """Wait until `check()` is true; fail the test after `timeout` seconds."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
@@ -53,14 +54,41 @@ def need_rabbitmq() -> None:
         pytest.skip("RabbitMQ is not reachable at 127.0.0.1:5672; run `make test` to start it")
 
 
-def make_clip(path: Path, seconds: float = 8, width: int = 1280, height: int = 720, audio: bool = True,
-              extra: list[str] | None = None) -> Path:
+def make_clip(
+    path: Path,
+    seconds: float = 8,
+    width: int = 1280,
+    height: int = 720,
+    audio: bool = True,
+    extra: list[str] | None = None,
+) -> Path:
     """A generated clip with motion and noise (texture an encoder has to work for)."""
-    argv = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi",
-            "-i", f"testsrc2=size={width}x{height}:rate=30:duration={seconds}"]
+    argv = [
+        "ffmpeg",
+        "-nostdin",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={width}x{height}:rate=30:duration={seconds}",
+    ]
     if audio:
         argv += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:a", "aac"]
-    argv += ["-vf", "noise=alls=12:allf=t", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "28",
-             "-pix_fmt", "yuv420p", *(extra or []), str(path)]
+    argv += [
+        "-vf",
+        "noise=alls=12:allf=t",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-crf",
+        "28",
+        "-pix_fmt",
+        "yuv420p",
+        *(extra or []),
+        str(path),
+    ]
     subprocess.run(argv, check=True)
     return path

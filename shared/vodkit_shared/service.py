@@ -33,14 +33,15 @@ HTTP_REQUESTS = Counter("vodkit_http_requests_total", "HTTP requests served", ["
 HTTP_SECONDS = Histogram("vodkit_http_request_seconds", "HTTP request latency", ["service", "route"])
 
 
-class ApiError(web.HTTPException):
+class ApiError(Exception):
     """An error the client caused or may act on, rendered as `{"error": {"code", "message"}}`."""
 
     def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
-        self.status_code = status
-        super().__init__(headers=headers)
+        super().__init__(message)
+        self.status = status
         self.code = code
         self.message = message
+        self.headers = headers or {}
 
 
 def error_body(code: str, message: str) -> dict[str, Any]:

@@ -57,7 +57,10 @@ async def test_keys_lists_only_under_the_prefix_sorted(storage: ObjectStorage) -
     for key in ("hls/v1/720p/seg_00001.ts", "hls/v1/720p/seg_00000.ts", "hls/v1/master.m3u8", "hls/v2/x"):
         await storage.put_bytes(key, b"x")
     assert await storage.keys("hls/v1/") == [
-        "hls/v1/720p/seg_00000.ts", "hls/v1/720p/seg_00001.ts", "hls/v1/master.m3u8"]
+        "hls/v1/720p/seg_00000.ts",
+        "hls/v1/720p/seg_00001.ts",
+        "hls/v1/master.m3u8",
+    ]
     assert await storage.keys("nothing/") == []
 
 

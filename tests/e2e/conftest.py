@@ -89,8 +89,13 @@ def distributed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment
     logs: list[Path] = []
     try:
         logs.append(root / "s3.log")
-        processes.append(_start([str(Path(VODKIT[0]).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(s3_port)],
-                                service_env(), logs[-1]))
+        processes.append(
+            _start(
+                [str(Path(VODKIT[0]).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(s3_port)],
+                service_env(),
+                logs[-1],
+            )
+        )
         _wait_healthy(f"http://127.0.0.1:{s3_port}/moto-api/", processes, logs)
         ports = {name: free_port() for name in SERVICES}
         common = dict(

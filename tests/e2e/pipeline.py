@@ -32,11 +32,14 @@ class Client:
     user_token: str
     statuses: list[dict[str, Any]] = field(default_factory=list)
 
-    async def call(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> Reply:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with aiohttp.ClientSession() as http, http.request(
-            method, self.base + path, headers=headers, **kwargs
-        ) as response:
+    async def call(
+        self, method: str, path: str, token: str | None = None, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> Reply:
+        headers = {**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.request(method, self.base + path, headers=headers, **kwargs) as response,
+        ):
             body = await response.json(content_type=None) if response.content_length != 0 else None
             return Reply(response.status, body)
 
@@ -45,8 +48,9 @@ class Client:
         assert reply.status == 201, reply.body
         return dict(reply.body)
 
-    async def send_chunk(self, upload_token: str, video_id: str, index: int, total: int, data: bytes,
-                         **overrides: str) -> Reply:
+    async def send_chunk(
+        self, upload_token: str, video_id: str, index: int, total: int, data: bytes, **overrides: str
+    ) -> Reply:
         form = aiohttp.FormData()
         fields = {"videoId": video_id, "chunkIndex": str(index), "totalChunks": str(total), **overrides}
         for name, value in fields.items():
@@ -62,11 +66,19 @@ class Client:
         total = math.ceil(len(data) / chunk_size)
         assert total >= 3, "the clip should take several chunks"
         for index in range(total):
-            reply = await self.send_chunk(created["uploadToken"], created["videoId"], index, total,
-                                          data[index * chunk_size:(index + 1) * chunk_size])
+            reply = await self.send_chunk(
+                created["uploadToken"],
+                created["videoId"],
+                index,
+                total,
+                data[index * chunk_size : (index + 1) * chunk_size],
+            )
             assert reply.status == 200, reply.body
-            assert reply.body == {"status": "success", "uploadedChunks": list(range(index + 1)),
-                                  "nextChunk": index + 1 if index + 1 < total else None}
+            assert reply.body == {
+                "status": "success",
+                "uploadedChunks": list(range(index + 1)),
+                "nextChunk": index + 1 if index + 1 < total else None,
+            }
         return str(created["videoId"])
 
     async def wait_until_settled(self, video_id: str, timeout: float = 180) -> dict[str, Any]:
@@ -96,8 +108,12 @@ def probe_segment(data: bytes) -> int:
         segment.write(data)
         segment.flush()
         subprocess.run(["ffmpeg", "-v", "error", "-xerror", "-i", segment.name, "-f", "null", "-"], check=True)
-        out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_streams",
-                              "-of", "json", segment.name], check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(
+            ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_streams", "-of", "json", segment.name],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         return int(json.loads(out)["streams"][0]["height"])
 
 
@@ -127,8 +143,9 @@ async def check_playback(playback_url: str, clip_seconds: float, heights: dict[s
 
 
 def user_token(env: dict[str, str], user: str) -> str:
-    return subprocess.run([*VODKIT, "token", "--user", user], env=env, check=True, capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run(
+        [*VODKIT, "token", "--user", user], env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def service_env(**settings: str) -> dict[str, str]:

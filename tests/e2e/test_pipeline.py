@@ -13,8 +13,9 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.mark.parametrize("deployment", ["embedded", "distributed"])
-async def test_a_chunked_upload_becomes_adaptive_hls(request: pytest.FixtureRequest, deployment: str,
-                                                     clip: Path) -> None:
+async def test_a_chunked_upload_becomes_adaptive_hls(
+    request: pytest.FixtureRequest, deployment: str, clip: Path
+) -> None:
     running: Deployment = request.getfixturevalue(deployment)
     client = Client(running.base_url, running.token("alice"))
     video_id = await client.upload(clip)
@@ -46,8 +47,7 @@ async def test_a_file_that_is_not_a_video_fails_with_a_reason(embedded: Deployme
 async def test_a_small_silent_source_gets_one_rung_at_its_own_height(embedded: Deployment, tmp_path: Path) -> None:
     from tests.support import make_clip
 
-    small = make_clip(tmp_path / "small.mp4", seconds=3, width=640, height=360, audio=False,
-                      extra=["-b:v", "3M"])
+    small = make_clip(tmp_path / "small.mp4", seconds=3, width=640, height=360, audio=False, extra=["-b:v", "3M"])
     client = Client(embedded.base_url, embedded.token("alice"))
     status = await client.wait_until_settled(await client.upload(small))
     assert status["status"] == "completed", status

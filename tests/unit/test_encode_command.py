@@ -10,8 +10,9 @@ pytestmark = pytest.mark.unit
 
 
 def job(has_audio: bool) -> EncodeJob:
-    return EncodeJob(Path("/in/source"), SourceInfo(1280, 720, 8.0, has_audio), plan_ladder(720), 6, "veryfast",
-                     Path("/out"))
+    return EncodeJob(
+        Path("/in/source"), SourceInfo(1280, 720, 8.0, has_audio), plan_ladder(720), 6, "veryfast", Path("/out")
+    )
 
 
 def test_one_ffmpeg_decodes_once_and_writes_every_rung() -> None:

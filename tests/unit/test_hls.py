@@ -6,8 +6,11 @@ pytestmark = pytest.mark.unit
 
 
 def test_a_media_playlist_is_parsed_into_segments() -> None:
-    text = "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXTINF:6.000000,\nseg_00000.ts\n#EXTINF:2.5,\nseg_00001.ts\n#EXT-X-ENDLIST\n"
-    assert [(s.name, s.duration_s) for s in parse_media_playlist(text)] == [("seg_00000.ts", 6.0), ("seg_00001.ts", 2.5)]
+    text = "#EXTM3U\n#EXTINF:6.000000,\nseg_00000.ts\n#EXTINF:2.5,\nseg_00001.ts\n#EXT-X-ENDLIST\n"
+    assert [(s.name, s.duration_s) for s in parse_media_playlist(text)] == [
+        ("seg_00000.ts", 6.0),
+        ("seg_00001.ts", 2.5),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -26,8 +29,14 @@ def test_a_silent_rendition_lists_only_video() -> None:
 def test_the_master_lists_variants_best_first_with_bandwidth_resolution_codecs() -> None:
     variants = [
         Variant(rung="480p", width=854, height=480, bandwidth=900_000, average_bandwidth=800_000, codecs="avc1.64001e"),
-        Variant(rung="720p", width=1280, height=720, bandwidth=2_000_000, average_bandwidth=1_500_000,
-                codecs="avc1.64001f,mp4a.40.2"),
+        Variant(
+            rung="720p",
+            width=1280,
+            height=720,
+            bandwidth=2_000_000,
+            average_bandwidth=1_500_000,
+            codecs="avc1.64001f,mp4a.40.2",
+        ),
     ]
     assert master_playlist(variants).splitlines() == [
         "#EXTM3U",

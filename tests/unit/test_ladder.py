@@ -7,8 +7,15 @@ pytestmark = pytest.mark.unit
 
 @pytest.mark.parametrize(
     ("height", "rungs"),
-    [(2160, ["1080p", "720p", "480p"]), (1080, ["1080p", "720p", "480p"]), (1079, ["720p", "480p"]),
-     (720, ["720p", "480p"]), (480, ["480p"]), (361, ["360p"]), (240, ["240p"])],
+    [
+        (2160, ["1080p", "720p", "480p"]),
+        (1080, ["1080p", "720p", "480p"]),
+        (1079, ["720p", "480p"]),
+        (720, ["720p", "480p"]),
+        (480, ["480p"]),
+        (361, ["360p"]),
+        (240, ["240p"]),
+    ],
 )
 def test_the_ladder_never_goes_above_the_source(height: int, rungs: list[str]) -> None:
     assert [r.name for r in plan_ladder(height)] == rungs

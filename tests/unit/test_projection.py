@@ -36,8 +36,9 @@ def fold(*events: Envelope) -> VideoRecord:
 
 ASSEMBLED = env(VideoAssembled(source_key="originals/v1/source", size=10))
 PROGRESS = env(TranscodeProgress(percent=50, ladder=LADDER))
-READY = env(RenditionReady(rung="720p", key="k", width=1280, height=720, ladder=LADDER, segment_seconds=6,
-                           duration_seconds=8))
+READY = env(
+    RenditionReady(rung="720p", key="k", width=1280, height=720, ladder=LADDER, segment_seconds=6, duration_seconds=8)
+)
 DONE = env(PackageDone(master_key="hls/v1/master.m3u8", prefix="hls/v1/", renditions=LADDER, duration_seconds=8))
 FAILED = env(VideoFailed(stage="transcoder", reason="not a video file"))
 

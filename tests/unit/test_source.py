@@ -32,10 +32,12 @@ def test_a_rotated_phone_video_is_described_as_displayed(side: dict[str, Any]) -
 
 @pytest.mark.parametrize(
     ("data", "reason"),
-    [(probe(AUDIO), "no video stream"),
-     (probe({**VIDEO, "codec_name": "png"}, fmt="png_pipe", duration="N/A"), "still image"),
-     (probe(VIDEO, duration="0"), "no duration"),
-     (probe({"codec_type": "video", "disposition": {"attached_pic": 1}}, AUDIO), "no video stream")],
+    [
+        (probe(AUDIO), "no video stream"),
+        (probe({**VIDEO, "codec_name": "png"}, fmt="png_pipe", duration="N/A"), "still image"),
+        (probe(VIDEO, duration="0"), "no duration"),
+        (probe({"codec_type": "video", "disposition": {"attached_pic": 1}}, AUDIO), "no video stream"),
+    ],
 )
 def test_what_is_not_a_video_is_refused_with_a_reason(data: dict[str, Any], reason: str) -> None:
     with pytest.raises(UnsupportedMedia, match=reason):

@@ -3,7 +3,7 @@ import time
 import pytest
 from jose import jwt
 
-from vodkit_shared.tokens import Tokens, TokenError
+from vodkit_shared.tokens import TokenError, Tokens
 
 pytestmark = pytest.mark.unit
 TOKENS = Tokens("s3cret")

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
@@ -91,7 +92,7 @@ async def _read_form(request: web.Request, spool: Path, max_chunk: int) -> tuple
                 fields[part.name] = await _small_field(part)
             else:
                 await part.release()
-    except (ValueError, AssertionError) as error:  # aiohttp's words for a malformed body
+    except (ValueError, AssertionError, HttpProcessingError) as error:  # aiohttp's words for a malformed body
         raise ApiError(400, "bad_request", f"malformed multipart body: {error}") from None
     if size < 0:
         raise ApiError(400, "bad_request", "missing 'chunk' field")

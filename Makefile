@@ -1,0 +1,51 @@
+# vodkit: `make run` serves the API on embedded defaults; `make test` runs every test.
+VENV     := .venv
+BIN      := $(VENV)/bin
+PYTHON   ?= python3
+HOST     ?= 127.0.0.1
+PORT     ?= 8080
+PROJECTS := shared services/upload services/transcoder services/packager services/storage-tiering \
+            services/cdn-purge services/gateway .
+CODE     := shared services cli
+
+.PHONY: setup run test test-unit test-contract test-e2e lint format clean
+
+setup: $(VENV)/.installed
+	@scripts/ensure-ffmpeg
+
+$(VENV)/.installed: requirements-dev.txt $(addsuffix /pyproject.toml,$(PROJECTS))
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(addprefix -e ,$(PROJECTS)) -r requirements-dev.txt
+	touch $@
+
+run: setup
+	@echo "vodkit on embedded defaults: data in ./data; upload with: $(BIN)/vodkit upload FILE --wait"
+	$(BIN)/vodkit up --host $(HOST) --port $(PORT)
+
+test: setup
+	@scripts/ensure-rabbitmq
+	VODKIT_REQUIRE_SERVERS=1 $(BIN)/pytest -rs
+
+test-unit: setup
+	$(BIN)/pytest -m unit
+
+test-contract: setup
+	@scripts/ensure-rabbitmq
+	VODKIT_REQUIRE_SERVERS=1 $(BIN)/pytest -m contract -rs
+
+test-e2e: setup
+	@scripts/ensure-rabbitmq
+	VODKIT_REQUIRE_SERVERS=1 $(BIN)/pytest -m e2e
+
+lint: setup
+	$(BIN)/ruff check $(CODE) tests
+	$(BIN)/ruff format --check $(CODE) tests
+	$(BIN)/mypy $(CODE)
+
+format: setup
+	$(BIN)/ruff check --fix $(CODE) tests
+	$(BIN)/ruff format $(CODE) tests
+
+clean:
+	rm -rf $(VENV) data .mypy_cache .ruff_cache .pytest_cache
