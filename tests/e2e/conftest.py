@@ -7,7 +7,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ class Deployment:
     base_url: str
     env: dict[str, str]
     logs: list[Path]
+    ports: dict[str, int] = field(default_factory=dict)
 
     def token(self, user: str) -> str:
         return user_token(self.env, user)
@@ -115,6 +116,6 @@ def distributed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment
         for name in SERVICES:
             _wait_healthy(f"http://127.0.0.1:{ports[name]}/readyz", processes, logs)
         gateway_env = service_env(**common, data_dir=str(root / "gateway"))
-        yield Deployment(f"http://127.0.0.1:{ports['gateway']}", gateway_env, logs)
+        yield Deployment(f"http://127.0.0.1:{ports['gateway']}", gateway_env, logs, ports)
     finally:
         _stop(processes)

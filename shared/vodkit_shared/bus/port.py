@@ -19,9 +19,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from prometheus_client import Counter
+
 from vodkit_shared.events import Envelope
 
 log = logging.getLogger(__name__)
+
+EVENTS_SETTLED = Counter(
+    "vodkit_events_settled_total", "Deliveries handled, by outcome", ["service", "type", "outcome"]
+)
 
 Handler = Callable[[Envelope], Awaitable[None]]
 GiveUpHandler = Callable[[Envelope, BaseException], Awaitable[None]]
@@ -76,7 +82,9 @@ async def settle(sub: Subscription, envelope: Envelope, attempt: int, policy: Re
         verdict = Verdict.RETRY if attempt < policy.attempts else Verdict.DEAD_LETTER
         settlement = Settlement(verdict, error)
     else:
+        EVENTS_SETTLED.labels(sub.service, envelope.type, Verdict.ACK.value).inc()
         return Settlement(Verdict.ACK)
+    EVENTS_SETTLED.labels(sub.service, envelope.type, settlement.verdict.value).inc()
     log.warning(
         "event %s",
         settlement.verdict.value,
