@@ -1,15 +1,19 @@
-"""Wiring of the transcoder: one consumer of `video.assembled`."""
+"""Wiring of the transcoder: `video.assembled` enqueues a durable job; a runner works through them."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from vodkit_shared.bus import Subscription
-from vodkit_shared.events import VideoAssembled
+from vodkit_shared.bus import RetryPolicy, Subscription
+from vodkit_shared.events import Envelope, VideoAssembled
 from vodkit_shared.failures import report_failure
 from vodkit_shared.service import BUS, METADATA, STORAGE, service_app, with_resources
+from vodkit_transcoder.jobs import JobQueue
+from vodkit_transcoder.runner import JobRunner
 from vodkit_transcoder.settings import TranscoderSettings
 from vodkit_transcoder.worker import Transcoder
 
@@ -21,13 +25,32 @@ def create_app(settings: TranscoderSettings) -> web.Application:
     with_resources(app, settings)
 
     async def wire(app: web.Application) -> AsyncIterator[None]:
-        transcoder = Transcoder(app[STORAGE], app[BUS], app[METADATA].collection("transcode_jobs"), settings)
-        await app[BUS].subscribe(
-            Subscription(
-                NAME, VideoAssembled.TYPE, transcoder.on_video_assembled, on_give_up=report_failure(app[BUS], NAME)
-            )
+        policy = RetryPolicy(settings.retry_attempts, settings.retry_base_delay_s)
+        queue = JobQueue(app[METADATA].collection("transcode_jobs"), settings.job_lease_s, policy)
+        transcoder = Transcoder(app[STORAGE], app[BUS], settings)
+        runner = JobRunner(
+            queue,
+            transcoder.transcode,
+            transcoder.give_up,
+            slots=settings.slots,
+            lease_s=settings.job_lease_s,
+            poll_s=settings.job_poll_s,
         )
+
+        async def on_video_assembled(envelope: Envelope) -> None:
+            assembled = envelope.payload(VideoAssembled)
+            if await queue.enqueue(envelope.video_id, assembled.source_key, envelope.correlation_id):
+                runner.wake()
+
+        await app[BUS].subscribe(
+            Subscription(NAME, VideoAssembled.TYPE, on_video_assembled, on_give_up=report_failure(app[BUS], NAME))
+        )
+        running = asyncio.create_task(runner.run(), name="transcode runner")
         yield
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await runner.stop()
 
     app.cleanup_ctx.append(wire)
     return app

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shutil
 import tempfile
@@ -11,11 +10,18 @@ import time
 from pathlib import Path
 
 from vodkit_shared.bus import MessageBus
-from vodkit_shared.events import Envelope, RenditionReady, TranscodeProgress, VideoAssembled, stable_event_id
-from vodkit_shared.metadata import Collection, DuplicateKey
+from vodkit_shared.events import (
+    Envelope,
+    RenditionReady,
+    TranscodeProgress,
+    VideoAssembled,
+    VideoFailed,
+    stable_event_id,
+)
 from vodkit_shared.storage import ObjectStorage
 from vodkit_shared.tools import probe
 from vodkit_transcoder.encode import EncodeJob, encode
+from vodkit_transcoder.jobs import TranscodeJob
 from vodkit_transcoder.ladder import plan_ladder, segment_seconds
 from vodkit_transcoder.settings import TranscoderSettings
 from vodkit_transcoder.source import inspect
@@ -29,55 +35,61 @@ def rendition_key(video_id: str, rung: str) -> str:
 
 
 class Transcoder:
-    def __init__(self, storage: ObjectStorage, bus: MessageBus, jobs: Collection, settings: TranscoderSettings) -> None:
+    """Turns a job's original into the ladder and announces each rendition."""
+
+    def __init__(self, storage: ObjectStorage, bus: MessageBus, settings: TranscoderSettings) -> None:
         self._storage = storage
         self._bus = bus
-        self._jobs = jobs  # videos whose renditions are all announced: a redelivery is skipped
         self._settings = settings
 
-    async def on_video_assembled(self, envelope: Envelope) -> None:
-        assembled = envelope.payload(VideoAssembled)
-        if await self._jobs.get(envelope.video_id):
-            return
+    async def transcode(self, job: TranscodeJob) -> None:
+        cause = Envelope.wrap(
+            VideoAssembled(source_key=job.source_key, size=0), video_id=job.video_id, correlation_id=job.correlation_id
+        )
         work = Path(tempfile.mkdtemp(prefix="vodkit-transcode-", dir=self._settings.work_dir))
         try:
-            await self._transcode(envelope, assembled, work)
+            await self._transcode(cause, job.source_key, work)
         finally:
             await asyncio.to_thread(shutil.rmtree, work, True)
-        with contextlib.suppress(DuplicateKey):
-            await self._jobs.insert(envelope.video_id, {"state": "done", "at": time.time()})
 
-    async def _transcode(self, envelope: Envelope, assembled: VideoAssembled, work: Path) -> None:
+    async def _transcode(self, cause: Envelope, source_key: str, work: Path) -> None:
         source = work / "source"
-        await self._storage.get_file(assembled.source_key, source)
+        await self._storage.get_file(source_key, source)
         info = await inspect(source)
         job = EncodeJob(
             source, info, plan_ladder(info.height), segment_seconds(info.duration_s), self._settings.x264_preset, work
         )
         ladder = [rung.name for rung in job.rungs]
         started = time.monotonic()
-        report = ProgressReporter(self._bus, envelope, ladder)
+        report = ProgressReporter(self._bus, cause, ladder)
         await report(0.0)
         await encode(job, report)
         log.info(
             "ladder encoded",
-            extra={"videoId": envelope.video_id, "ladder": ladder, "seconds": round(time.monotonic() - started, 2)},
+            extra={"videoId": cause.video_id, "ladder": ladder, "seconds": round(time.monotonic() - started, 2)},
         )
         for rung in job.rungs:
-            await self._storage.put_file(rendition_key(envelope.video_id, rung.name), job.output(rung), "video/mp4")
+            await self._storage.put_file(rendition_key(cause.video_id, rung.name), job.output(rung), "video/mp4")
         for rung in job.rungs:
             width, height = await _frame_size(job.output(rung))
             ready = RenditionReady(
                 rung=rung.name,
-                key=rendition_key(envelope.video_id, rung.name),
+                key=rendition_key(cause.video_id, rung.name),
                 width=width,
                 height=height,
                 ladder=ladder,
                 segment_seconds=job.segment_s,
                 duration_seconds=info.duration_s,
             )
-            event_id = stable_event_id(RenditionReady.TYPE, envelope.video_id, rung.name)
-            await self._bus.publish(envelope.follow(ready, event_id))
+            event_id = stable_event_id(RenditionReady.TYPE, cause.video_id, rung.name)
+            await self._bus.publish(cause.follow(ready, event_id))
+
+    async def give_up(self, job: TranscodeJob, reason: str) -> None:
+        failed = VideoFailed(stage="transcoder", reason=reason)
+        event_id = stable_event_id(VideoFailed.TYPE, job.video_id, "transcoder")
+        await self._bus.publish(
+            Envelope.wrap(failed, video_id=job.video_id, correlation_id=job.correlation_id, event_id=event_id)
+        )
 
 
 class ProgressReporter:

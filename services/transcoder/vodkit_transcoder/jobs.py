@@ -1,0 +1,132 @@
+"""Durable transcode jobs with leases, so a transcode may outlive any message-broker timeout.
+
+The `video.assembled` handler only enqueues a job and acks (RabbitMQ closes a channel whose
+delivery stays unacked past `consumer_timeout`, 30 minutes by default, and redelivers it:
+holding the delivery for a long transcode would run it again and again). Workers claim
+jobs here with a compare-and-set, hold them by a lease they renew while ffmpeg runs, and
+record the outcome. A worker that dies stops renewing; once its lease expires another worker
+claims the job. Retries with growing delay are counted in the job itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Literal
+
+from pydantic import BaseModel
+
+from vodkit_shared.bus import RetryPolicy
+from vodkit_shared.metadata import Collection, Document, DuplicateKey
+
+State = Literal["queued", "running", "done", "failed"]
+Clock = Callable[[], float]
+
+
+class TranscodeJob(BaseModel):
+    video_id: str
+    source_key: str
+    correlation_id: str
+    state: State = "queued"
+    attempts: int = 0
+    not_before: float = 0.0
+    lease_until: float = 0.0
+    worker: str = ""
+    error: str | None = None
+    created_at: float = 0.0
+
+
+class JobQueue:
+    def __init__(self, collection: Collection, lease_s: float, policy: RetryPolicy, clock: Clock = time.time) -> None:
+        self._c = collection
+        self._lease_s = lease_s
+        self._policy = policy
+        self._clock = clock
+
+    async def enqueue(self, video_id: str, source_key: str, correlation_id: str) -> bool:
+        """Record a job; False if this video has one already (a redelivered or duplicate event)."""
+        job = TranscodeJob(
+            video_id=video_id, source_key=source_key, correlation_id=correlation_id, created_at=self._clock()
+        )
+        try:
+            await self._c.insert(video_id, job.model_dump())
+        except DuplicateKey:
+            return False
+        return True
+
+    async def get(self, video_id: str) -> TranscodeJob | None:
+        doc = await self._c.get(video_id)
+        return TranscodeJob.model_validate(doc) if doc else None
+
+    async def claim(self, worker: str) -> TranscodeJob | None:
+        """Take the oldest job that is due: queued, or running under an expired lease."""
+        now = self._clock()
+        candidates = [
+            TranscodeJob.model_validate(d)
+            for state in ("queued", "running")
+            for d in await self._c.find("state", state)
+        ]
+        for job in sorted(candidates, key=lambda j: j.created_at):
+            if self._claimable(job, now) and (claimed := await self._try_claim(job.video_id, worker)):
+                return claimed
+        return None
+
+    def _claimable(self, job: TranscodeJob, now: float) -> bool:
+        if job.state == "queued":
+            return job.not_before <= now
+        return job.state == "running" and job.lease_until < now
+
+    async def _try_claim(self, video_id: str, worker: str) -> TranscodeJob | None:
+        now = self._clock()
+
+        def take(doc: Document) -> Document | None:
+            job = TranscodeJob.model_validate(doc)
+            if not self._claimable(job, now):
+                return None  # another worker was quicker
+            return {
+                **doc,
+                "state": "running",
+                "worker": worker,
+                "attempts": job.attempts + 1,
+                "lease_until": now + self._lease_s,
+            }
+
+        doc = await self._c.update(video_id, take)
+        job = TranscodeJob.model_validate(doc) if doc else None
+        return job if job and job.state == "running" and job.worker == worker and job.lease_until > now else None
+
+    async def renew(self, video_id: str, worker: str) -> bool:
+        """Extend the lease; False if the job is no longer this worker's."""
+        until = self._clock() + self._lease_s
+
+        def extend(doc: Document) -> Document | None:
+            return {**doc, "lease_until": until} if self._holds(doc, worker) else None
+
+        doc = await self._c.update(video_id, extend)
+        return doc is not None and self._holds(doc, worker) and doc["lease_until"] == until
+
+    async def finish(self, video_id: str, worker: str) -> None:
+        await self._c.update(
+            video_id, lambda d: {**d, "state": "done", "error": None} if self._holds(d, worker) else None
+        )
+
+    async def fail(self, video_id: str, worker: str, error: str, permanent: bool) -> bool:
+        """Record a failed attempt; True if the job has given up (permanent, or out of attempts)."""
+        gave_up = False
+
+        def record(doc: Document) -> Document | None:
+            nonlocal gave_up
+            if not self._holds(doc, worker):
+                return None
+            gave_up = permanent or doc["attempts"] >= self._policy.attempts
+            if gave_up:
+                return {**doc, "state": "failed", "error": error}
+            delay = self._policy.delay_before(doc["attempts"] + 1)
+            return {**doc, "state": "queued", "error": error, "worker": "", "not_before": self._clock() + delay}
+
+        await self._c.update(video_id, record)
+        return gave_up
+
+    @staticmethod
+    def _holds(doc: Document, worker: str) -> bool:
+        return bool(doc["state"] == "running" and doc["worker"] == worker)

@@ -1,0 +1,108 @@
+"""Runs claimed transcode jobs: a fixed number of slots, a heartbeat per job, retries, give-up.
+
+If a heartbeat finds the job is no longer ours (our lease lapsed, say after a long pause,
+and another worker took it), the running transcode is cancelled: a job never runs twice at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from vodkit_shared.bus import PermanentError
+from vodkit_transcoder.jobs import JobQueue, TranscodeJob
+
+log = logging.getLogger(__name__)
+
+Work = Callable[[TranscodeJob], Coroutine[Any, Any, None]]
+GiveUp = Callable[[TranscodeJob, str], Coroutine[Any, Any, None]]
+
+
+class JobRunner:
+    def __init__(
+        self, queue: JobQueue, work: Work, give_up: GiveUp, *, slots: int, lease_s: float, poll_s: float
+    ) -> None:
+        self.worker = f"transcoder-{uuid.uuid4().hex[:8]}"
+        self._queue, self._work, self._give_up = queue, work, give_up
+        self._slots = asyncio.Semaphore(slots)
+        self._heartbeat_s = lease_s / 3
+        self._poll_s = poll_s
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def wake(self) -> None:
+        """A job was enqueued: look now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._slots.acquire()
+            job = await self._claim()
+            if job is None:
+                self._slots.release()
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll_s)
+                continue
+            task = asyncio.create_task(self._run_one(job), name=f"transcode {job.video_id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _claim(self) -> TranscodeJob | None:
+        try:
+            return await self._queue.claim(self.worker)
+        except Exception:
+            log.exception("claiming a job failed")  # the metadata store may be back at the next poll
+            return None
+
+    async def _run_one(self, job: TranscodeJob) -> None:
+        try:
+            await self._attempt(job)
+        finally:
+            self._slots.release()
+            self._wake.set()  # a retry may be due soon; look again
+
+    async def _attempt(self, job: TranscodeJob) -> None:
+        lost = asyncio.Event()
+        work = asyncio.create_task(self._work(job))
+        heartbeat = asyncio.create_task(self._heartbeat(job, work, lost))
+        try:
+            await work
+        except asyncio.CancelledError:
+            if not lost.is_set():
+                raise  # the runner is stopping
+            log.warning("job lost its lease and was stopped", extra={"videoId": job.video_id})
+            return
+        except Exception as error:  # noqa: BLE001 - every failure is recorded on the job
+            await self._record_failure(job, error)
+            return
+        finally:
+            heartbeat.cancel()
+        await self._queue.finish(job.video_id, self.worker)
+
+    async def _heartbeat(self, job: TranscodeJob, work: asyncio.Task[None], lost: asyncio.Event) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat_s)
+            if not await self._queue.renew(job.video_id, self.worker):
+                lost.set()
+                work.cancel()
+                return
+
+    async def _record_failure(self, job: TranscodeJob, error: Exception) -> None:
+        reason = str(error) if isinstance(error, PermanentError) else f"transcoder failed: {error}"
+        permanent = isinstance(error, PermanentError)
+        log.warning("job attempt failed", extra={"videoId": job.video_id, "attempt": job.attempts, "error": reason})
+        if await self._queue.fail(job.video_id, self.worker, reason[:1000], permanent):
+            await self._give_up(job, reason[:1000])
+
+    async def stop(self) -> None:
+        """Stop taking jobs and cancel those running; their leases lapse and another worker resumes them."""
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

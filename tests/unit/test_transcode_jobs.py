@@ -1,0 +1,182 @@
+"""Durable transcode jobs: claimed once, held by a lease, retried with backoff, taken over when a worker dies."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import eventually
+from vodkit_shared.bus import PermanentError, RetryPolicy
+from vodkit_shared.metadata import MetadataStore, open_metadata
+from vodkit_transcoder.jobs import JobQueue, TranscodeJob
+from vodkit_transcoder.runner import JobRunner
+
+pytestmark = pytest.mark.unit
+POLICY = RetryPolicy(attempts=3, base_delay_s=1.0)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[MetadataStore]:
+    opened = await open_metadata(f"sqlite:///{tmp_path / 'jobs.db'}")
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def queue(store: MetadataStore, clock: Clock) -> JobQueue:
+    jobs = JobQueue(store.collection("transcode_jobs"), lease_s=60, policy=POLICY, clock=clock)
+    assert await jobs.enqueue("v1", "originals/v1/source", "c1")
+    return jobs
+
+
+async def test_a_duplicate_event_enqueues_nothing(queue: JobQueue) -> None:
+    assert not await queue.enqueue("v1", "originals/v1/source", "c1")
+
+
+async def test_a_job_is_claimed_by_one_worker_only(queue: JobQueue) -> None:
+    job = await queue.claim("a")
+    assert job is not None
+    assert (job.state, job.worker, job.attempts) == ("running", "a", 1)
+    assert await queue.claim("b") is None
+
+
+async def test_a_dead_workers_job_is_taken_over_when_its_lease_expires(queue: JobQueue, clock: Clock) -> None:
+    assert await queue.claim("a")
+    clock.now += 59
+    assert await queue.claim("b") is None
+    clock.now += 2
+    taken = await queue.claim("b")
+    assert taken is not None
+    assert (taken.worker, taken.attempts) == ("b", 2)
+    assert not await queue.renew("v1", "a")  # the old worker learns it has lost the job
+    await queue.finish("v1", "a")
+    assert (await queue.get("v1")) == taken  # and cannot finish it
+
+
+async def test_renewing_keeps_a_long_job(queue: JobQueue, clock: Clock) -> None:
+    assert await queue.claim("a")
+    for _ in range(100):  # 100 minutes of transcoding, renewed every 20 s
+        clock.now += 20
+        assert await queue.renew("v1", "a")
+        assert await queue.claim("b") is None
+
+
+async def test_a_failed_attempt_is_retried_after_a_growing_delay_then_given_up(queue: JobQueue, clock: Clock) -> None:
+    delays = []
+    for attempt in (1, 2):
+        assert await queue.claim("a")
+        assert not await queue.fail("v1", "a", "ffmpeg killed", permanent=False)
+        job = await queue.get("v1")
+        assert job is not None
+        assert (job.state, job.attempts) == ("queued", attempt)
+        delays.append(job.not_before - clock.now)
+        assert await queue.claim("a") is None  # not yet due
+        clock.now = job.not_before
+    assert delays == [1.0, 2.0]
+    assert await queue.claim("a")
+    assert await queue.fail("v1", "a", "ffmpeg killed", permanent=False)
+    job = await queue.get("v1")
+    assert job is not None
+    assert (job.state, job.error) == ("failed", "ffmpeg killed")
+
+
+async def test_a_permanent_failure_gives_up_at_once(queue: JobQueue) -> None:
+    assert await queue.claim("a")
+    assert await queue.fail("v1", "a", "not a video", permanent=True)
+    assert (await queue.get("v1")).state == "failed"  # type: ignore[union-attr]
+
+
+class FakeTranscode:
+    def __init__(self, seconds: float, errors: list[Exception] | None = None) -> None:
+        self.seconds, self.errors = seconds, list(errors or [])
+        self.started: list[str] = []
+        self.finished: list[str] = []
+        self.given_up: list[str] = []
+
+    async def work(self, job: TranscodeJob) -> None:
+        self.started.append(job.worker)
+        if self.errors:
+            raise self.errors.pop(0)
+        await asyncio.sleep(self.seconds)
+        self.finished.append(job.worker)
+
+    async def give_up(self, job: TranscodeJob, reason: str) -> None:
+        self.given_up.append(reason)
+
+
+def runner(queue: JobQueue, fake: FakeTranscode, lease_s: float) -> JobRunner:
+    return JobRunner(queue, fake.work, fake.give_up, slots=1, lease_s=lease_s, poll_s=0.05)
+
+
+async def test_a_job_longer_than_its_lease_runs_once_among_several_workers(store: MetadataStore) -> None:
+    queue = JobQueue(store.collection("transcode_jobs"), lease_s=0.6, policy=POLICY)
+    fake = FakeTranscode(seconds=2.5)
+    workers = [runner(queue, fake, lease_s=0.6) for _ in range(3)]
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    await queue.enqueue("v1", "originals/v1/source", "c1")
+    await eventually(lambda: len(fake.finished) == 1, timeout=20)
+    await asyncio.sleep(1.0)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert len(fake.started) == 1
+    assert (await queue.get("v1")).state == "done"  # type: ignore[union-attr]
+
+
+async def test_when_a_worker_dies_another_finishes_its_job(store: MetadataStore) -> None:
+    queue = JobQueue(store.collection("transcode_jobs"), lease_s=0.6, policy=POLICY)
+    fake = FakeTranscode(seconds=1.0)
+    first, second = runner(queue, fake, 0.6), runner(queue, fake, 0.6)
+    first_task = asyncio.create_task(first.run())
+    await queue.enqueue("v1", "originals/v1/source", "c1")
+    await eventually(lambda: len(fake.started) == 1)
+    first_task.cancel()  # the process dies: its run loop and its job stop, nothing is recorded
+    await first.stop()
+    second_task = asyncio.create_task(second.run())
+    await eventually(lambda: len(fake.finished) == 1, timeout=20)
+    second_task.cancel()
+    await asyncio.gather(second_task, return_exceptions=True)
+    assert fake.started == [first.worker, second.worker]
+    assert fake.finished == [second.worker]
+    assert (await queue.get("v1")).attempts == 2  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("errors", "attempts", "given_up"),
+    [([OSError("storage down")], 2, 0),
+     ([OSError("x"), OSError("y"), OSError("z")], 3, 1),
+     ([PermanentError("not a video")], 1, 1)],
+)
+async def test_failures_are_retried_with_backoff_then_reported_once(
+    store: MetadataStore, errors: list[Exception], attempts: int, given_up: int
+) -> None:
+    queue = JobQueue(store.collection("transcode_jobs"), lease_s=5, policy=RetryPolicy(3, 0.05))
+    fake = FakeTranscode(seconds=0, errors=errors)
+    task = asyncio.create_task(runner(queue, fake, 5).run())
+    await queue.enqueue("v1", "originals/v1/source", "c1")
+
+    async def settled() -> bool:
+        job = await queue.get("v1")
+        return job is not None and job.state in ("done", "failed")
+
+    await eventually(settled)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert len(fake.started) == attempts
+    assert len(fake.given_up) == given_up
