@@ -29,8 +29,12 @@ pytestmark = pytest.mark.e2e
 
 
 def unacked(queue: str) -> int:
-    out = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name", "messages_unacknowledged"],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["rabbitmqctl", "-q", "list_queues", "name", "messages_unacknowledged"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     counts = dict(line.split("\t") for line in out.strip().splitlines() if "\t" in line)
     return int(counts.get(queue, "0"))
 
@@ -39,8 +43,11 @@ async def test_the_delivery_is_acked_while_the_transcode_runs_and_a_redelivery_s
     need_rabbitmq()
     exchange = f"longjob-{uuid.uuid4().hex[:8]}"
     settings = TranscoderSettings(
-        bus_url=f"{AMQP_URL}?queue_expiry_s=300", bus_exchange=exchange, data_dir=tmp_path / "data",
-        x264_preset="medium", job_lease_s=3,
+        bus_url=f"{AMQP_URL}?queue_expiry_s=300",
+        bus_exchange=exchange,
+        data_dir=tmp_path / "data",
+        x264_preset="medium",
+        job_lease_s=3,
     )
     storage = await open_storage(settings.resolved_storage_url())
     clip = make_clip(tmp_path / "clip.mp4", seconds=12, width=1280, height=720)

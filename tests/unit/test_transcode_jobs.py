@@ -159,9 +159,11 @@ async def test_when_a_worker_dies_another_finishes_its_job(store: MetadataStore)
 
 @pytest.mark.parametrize(
     ("errors", "attempts", "given_up"),
-    [([OSError("storage down")], 2, 0),
-     ([OSError("x"), OSError("y"), OSError("z")], 3, 1),
-     ([PermanentError("not a video")], 1, 1)],
+    [
+        ([OSError("storage down")], 2, 0),
+        ([OSError("x"), OSError("y"), OSError("z")], 3, 1),
+        ([PermanentError("not a video")], 1, 1),
+    ],
 )
 async def test_failures_are_retried_with_backoff_then_reported_once(
     store: MetadataStore, errors: list[Exception], attempts: int, given_up: int
