@@ -11,8 +11,8 @@ def probe(*streams: dict[str, Any], fmt: str = "mov,mp4,m4a,3gp,3g2,mj2", durati
     return {"streams": list(streams), "format": {"format_name": fmt, "duration": duration}}
 
 
-VIDEO = {"codec_type": "video", "width": 1280, "height": 720}
-AUDIO = {"codec_type": "audio"}
+VIDEO = {"index": 0, "codec_type": "video", "width": 1280, "height": 720}
+AUDIO = {"index": 1, "codec_type": "audio"}
 
 
 def test_a_plain_video_with_audio() -> None:
@@ -22,6 +22,26 @@ def test_a_plain_video_with_audio() -> None:
 
 def test_a_video_without_audio() -> None:
     assert describe(probe(VIDEO)).has_audio is False
+
+
+def test_of_several_audio_tracks_the_default_one_is_kept() -> None:
+    tracks = [{"index": i, "codec_type": "audio", "disposition": {"default": int(i == 2)}} for i in (1, 2, 3)]
+    assert describe(probe(VIDEO, *tracks)).audio_index == 2
+    no_default = [{**t, "disposition": {"default": 0}} for t in tracks]
+    assert describe(probe(VIDEO, *no_default)).audio_index == 1
+
+
+@pytest.mark.parametrize(("transfer", "hdr"), [("smpte2084", True), ("arib-std-b67", True), ("bt709", False)])
+def test_pq_and_hlg_sources_are_hdr(transfer: str, hdr: bool) -> None:
+    assert describe(probe({**VIDEO, "color_transfer": transfer})).hdr is hdr
+
+
+@pytest.mark.parametrize(
+    ("size", "height", "width"), [((1920, 1080), 720, 1280), ((1281, 721), 480, 852), ((1080, 1920), 720, 406)]
+)
+def test_rung_widths_keep_the_aspect_ratio_and_are_even(size: tuple[int, int], height: int, width: int) -> None:
+    info = describe(probe({**VIDEO, "width": size[0], "height": size[1]}))
+    assert info.width_at(height) == width
 
 
 @pytest.mark.parametrize("side", [{"side_data_list": [{"rotation": -90}]}, {"tags": {"rotate": "90"}}])

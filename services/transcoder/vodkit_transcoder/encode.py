@@ -9,14 +9,25 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import ffmpeg
 
-from vodkit_shared.tools import run_with_lines
+from vodkit_shared.tools import ToolFailed, run_with_lines
 from vodkit_transcoder.ladder import Rung
-from vodkit_transcoder.source import SourceInfo
+from vodkit_transcoder.source import SourceInfo, UnsupportedMedia
 
 ProgressCallback = Callable[[float], Awaitable[None]]
+# What ffmpeg says when the input itself is broken: retrying will not help.
+_UNDECODABLE = (
+    "Invalid data found",
+    "corrupt",
+    "Error while decoding",
+    "moov atom not found",
+    "Invalid NAL unit",
+    "error reading header",
+    "Error splitting the input",
+)
 
 
 @dataclass(frozen=True)
@@ -34,11 +45,13 @@ class EncodeJob:
 
 def command(job: EncodeJob) -> list[str]:
     source = ffmpeg.input(str(job.source))
-    split = source.video.filter_multi_output("split", len(job.rungs))
+    video = _tonemapped(source.video) if job.info.hdr else source.video
+    split = video.filter_multi_output("split", len(job.rungs))
     outputs = []
     for index, rung in enumerate(job.rungs):
-        video = split.stream(index).filter("scale", -2, rung.height).filter("format", "yuv420p")
-        streams = [video, source["a:0"]] if job.info.has_audio else [video]
+        scaled = split.stream(index).filter("scale", job.info.width_at(rung.height), rung.height)
+        video = scaled.filter("format", "yuv420p")
+        streams = [video, source[str(job.info.audio_index)]] if job.info.has_audio else [video]
         audio = {"acodec": "aac", "b:a": "128k", "ac": 2} if job.info.has_audio else {}
         outputs.append(
             ffmpeg.output(
@@ -56,13 +69,30 @@ def command(job: EncodeJob) -> list[str]:
                 **audio,
             )
         )
-    merged = ffmpeg.merge_outputs(*outputs).global_args("-nostdin", "-nostats", "-progress", "pipe:1")
+    # -xerror: a damaged source fails loudly instead of yielding a silently truncated video.
+    merged = ffmpeg.merge_outputs(*outputs).global_args("-nostdin", "-nostats", "-xerror", "-progress", "pipe:1")
     return [str(arg) for arg in merged.overwrite_output().compile()]
+
+
+def _tonemapped(video: Any) -> Any:
+    """HDR (PQ or HLG) to SDR BT.709, once, before the ladder splits."""
+    return (
+        video.filter("zscale", t="linear", npl=100)
+        .filter("format", "gbrpf32le")
+        .filter("zscale", p="bt709")
+        .filter("tonemap", "hable", desat=0)
+        .filter("zscale", t="bt709", m="bt709", r="tv")
+    )
 
 
 async def encode(job: EncodeJob, on_progress: ProgressCallback) -> None:
     """Run the ladder encode, reporting the share done (0-100) as ffmpeg goes."""
-    async for line in run_with_lines(command(job)):
-        key, _, value = line.partition("=")
-        if key == "out_time_us" and value.isdigit():
-            await on_progress(min(100.0, int(value) / 1e6 / job.info.duration_s * 100))
+    try:
+        async for line in run_with_lines(command(job)):
+            key, _, value = line.partition("=")
+            if key == "out_time_us" and value.isdigit():
+                await on_progress(min(100.0, int(value) / 1e6 / job.info.duration_s * 100))
+    except ToolFailed as error:
+        if any(marker in error.stderr_tail for marker in _UNDECODABLE):
+            raise UnsupportedMedia(f"the video cannot be decoded ({error.stderr_tail.splitlines()[-1]})") from None
+        raise  # a crash, a kill for memory, a full disk: worth retrying

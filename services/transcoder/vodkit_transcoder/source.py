@@ -16,12 +16,24 @@ class UnsupportedMedia(PermanentError):
     """The upload is not a video vodkit can transcode; retrying will not help."""
 
 
+_HDR_TRANSFERS = ("smpte2084", "arib-std-b67")  # PQ and HLG
+
+
 @dataclass(frozen=True)
 class SourceInfo:
     width: int  # as displayed, after rotation
     height: int
     duration_s: float
-    has_audio: bool
+    audio_index: int | None = None  # absolute stream index of the audio track to keep
+    hdr: bool = False
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio_index is not None
+
+    def width_at(self, height: int) -> int:
+        """The width that keeps the aspect ratio at `height`, rounded to even."""
+        return max(2, int(self.width * height / self.height / 2 + 0.5) * 2)
 
 
 async def inspect(path: Path) -> SourceInfo:
@@ -51,8 +63,15 @@ def describe(info: dict[str, Any]) -> SourceInfo:
         raise UnsupportedMedia("the video has no frame size")
     if _rotation(video) % 180 == 90:
         width, height = height, width
-    has_audio = any(s.get("codec_type") == "audio" for s in streams)
-    return SourceInfo(width, height, duration, has_audio)
+    hdr = video.get("color_transfer") in _HDR_TRANSFERS
+    return SourceInfo(width, height, duration, _default_audio(streams), hdr)
+
+
+def _default_audio(streams: list[dict[str, Any]]) -> int | None:
+    """The track marked default, else the first audio track."""
+    audio = [s for s in streams if s.get("codec_type") == "audio"]
+    chosen = next((s for s in audio if s.get("disposition", {}).get("default")), audio[0] if audio else None)
+    return int(chosen["index"]) if chosen is not None else None
 
 
 def _rotation(stream: dict[str, Any]) -> int:
