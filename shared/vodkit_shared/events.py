@@ -63,6 +63,13 @@ class RenditionReady(Event):
     duration_seconds: float = Field(description="Duration of the source.")
 
 
+class RenditionMeasured(Event):
+    TYPE: ClassVar[str] = "rendition.measured"
+    rung: str = Field(description="Rung name, e.g. '720p'.")
+    ssim: float = Field(description="Mean SSIM (all planes) against the source scaled to the rung; 1 is identical.")
+    psnr: float = Field(description="Mean PSNR in dB against the source scaled to the rung (capped at 100).")
+
+
 class PackageDone(Event):
     TYPE: ClassVar[str] = "package.done"
     master_key: str = Field(description="Storage key of the master playlist.")
@@ -79,7 +86,15 @@ class VideoFailed(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.TYPE: cls
-    for cls in (ChunkReceived, VideoAssembled, TranscodeProgress, RenditionReady, PackageDone, VideoFailed)
+    for cls in (
+        ChunkReceived,
+        VideoAssembled,
+        TranscodeProgress,
+        RenditionReady,
+        RenditionMeasured,
+        PackageDone,
+        VideoFailed,
+    )
 }
 
 

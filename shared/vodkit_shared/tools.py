@@ -20,6 +20,12 @@ class ToolFailed(Exception):
 
 async def run(argv: Sequence[str]) -> bytes:
     """Run to completion; returns stdout, raises ToolFailed on a non-zero exit."""
+    out, _ = await run_capturing(argv)
+    return out
+
+
+async def run_capturing(argv: Sequence[str]) -> tuple[bytes, bytes]:
+    """Run to completion; returns stdout and stderr (where ffmpeg's filters report), raises ToolFailed."""
     process = await asyncio.create_subprocess_exec(
         *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
@@ -31,7 +37,7 @@ async def run(argv: Sequence[str]) -> bytes:
         raise
     if process.returncode != 0:
         raise ToolFailed(argv, process.returncode or -1, err)
-    return out
+    return out, err
 
 
 async def run_with_lines(argv: Sequence[str]) -> AsyncIterator[str]:

@@ -93,6 +93,18 @@ class Client:
         raise AssertionError(f"video {video_id} still {self.statuses[-1]} after {timeout}s")
 
 
+async def wait_for_quality(client: Client, video_id: str, rungs: set[str], timeout: float = 120) -> dict[str, Any]:
+    """Quality is measured after the renditions are announced; wait until every rung has it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        reply = await client.call("GET", f"/api/videos/{video_id}", client.user_token)
+        assert reply.status == 200, reply.body
+        if set(reply.body["quality"]) == rungs:
+            return dict(reply.body["quality"])
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"quality of {video_id} not measured after {timeout}s")
+
+
 async def fetch(url: str) -> tuple[int, bytes, str]:
     async with aiohttp.ClientSession() as http, http.get(url) as response:
         return response.status, await response.read(), response.content_type

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Deployment
-from tests.e2e.pipeline import Client, check_playback
+from tests.e2e.pipeline import Client, check_playback, wait_for_quality
 
 pytestmark = pytest.mark.e2e
 
@@ -29,6 +29,10 @@ async def test_a_chunked_upload_becomes_adaptive_hls(
     progress = [s["progress"] for s in client.statuses]
     assert progress == sorted(progress), "progress must never fall"
     await check_playback(status["playbackUrl"], clip_seconds=8.0, heights={"720p": 720, "480p": 480})
+    quality = await wait_for_quality(client, video_id, {"720p", "480p"})
+    for rung, measured in quality.items():
+        assert measured["ssim"] >= 0.95, f"{rung}: {measured}"  # the seed's transcoding quality test
+        assert measured["psnr"] > 30, f"{rung}: {measured}"
 
 
 async def test_a_file_that_is_not_a_video_fails_with_a_reason(embedded: Deployment, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from vodkit_shared.events import (
     Envelope,
     Event,
     PackageDone,
+    RenditionMeasured,
     RenditionReady,
     TranscodeProgress,
     VideoAssembled,
@@ -74,3 +75,11 @@ def test_failure_is_final_and_says_why() -> None:
 
 def test_a_completed_video_stays_completed() -> None:
     assert fold(ASSEMBLED, DONE, FAILED).status == "completed"
+
+
+def test_quality_is_kept_per_rung_whenever_it_arrives() -> None:
+    measured = env(RenditionMeasured(rung="720p", ssim=0.981, psnr=41.2))
+    for order in ((ASSEMBLED, measured, DONE), (ASSEMBLED, DONE, measured)):
+        video = fold(*order)
+        assert video.status == "completed"
+        assert video.quality["720p"].ssim == 0.981

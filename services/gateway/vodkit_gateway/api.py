@@ -50,6 +50,7 @@ async def video_details(request: web.Request) -> web.Response:
         "size": video.size,
         "durationSeconds": video.duration_s,
         "createdAt": video.created_at,
+        "quality": {rung: q.model_dump() for rung, q in video.quality.items()},
     }
     return web.json_response({**details, **status_body(request, video)})
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from vodkit_shared.events import (
     Envelope,
     PackageDone,
+    RenditionMeasured,
     RenditionReady,
     TranscodeProgress,
     VideoAssembled,
@@ -29,6 +30,11 @@ _RANK = {"uploading": 0, "processing": 1, "completed": 2, "failed": 2}
 TRANSCODE_SHARE = 90  # progress points given to transcoding; packaging takes the rest
 
 
+class RungQuality(BaseModel):
+    ssim: float
+    psnr: float
+
+
 class VideoRecord(BaseModel):
     video_id: str
     owner: str
@@ -39,6 +45,7 @@ class VideoRecord(BaseModel):
     qualities: dict[str, Quality] = Field(default_factory=dict)
     error: str | None = None
     duration_s: float | None = None
+    quality: dict[str, RungQuality] = Field(default_factory=dict)
     created_at: float = Field(default_factory=time.time)
     updated_at: float = Field(default_factory=time.time)
 
@@ -59,6 +66,9 @@ def project(video: VideoRecord, envelope: Envelope) -> VideoRecord:
         for rung in ready.ladder:
             v.qualities.setdefault(rung, "processing")
         v.progress = max(v.progress, TRANSCODE_SHARE)
+    elif envelope.type == RenditionMeasured.TYPE:
+        measured = envelope.payload(RenditionMeasured)
+        v.quality[measured.rung] = RungQuality(ssim=measured.ssim, psnr=measured.psnr)
     elif envelope.type == PackageDone.TYPE:
         done = envelope.payload(PackageDone)
         if _advance(v, "completed"):

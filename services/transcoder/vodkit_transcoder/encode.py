@@ -45,7 +45,7 @@ class EncodeJob:
 
 def command(job: EncodeJob) -> list[str]:
     source = ffmpeg.input(str(job.source))
-    video = _tonemapped(source.video) if job.info.hdr else source.video
+    video = tonemapped(source.video) if job.info.hdr else source.video
     split = video.filter_multi_output("split", len(job.rungs))
     outputs = []
     for index, rung in enumerate(job.rungs):
@@ -74,7 +74,7 @@ def command(job: EncodeJob) -> list[str]:
     return [str(arg) for arg in merged.overwrite_output().compile()]
 
 
-def _tonemapped(video: Any) -> Any:
+def tonemapped(video: Any) -> Any:
     """HDR (PQ or HLG) to SDR BT.709, once, before the ladder splits."""
     return (
         video.filter("zscale", t="linear", npl=100)

@@ -12,6 +12,7 @@ from pathlib import Path
 from vodkit_shared.bus import MessageBus
 from vodkit_shared.events import (
     Envelope,
+    RenditionMeasured,
     RenditionReady,
     TranscodeProgress,
     VideoAssembled,
@@ -19,10 +20,11 @@ from vodkit_shared.events import (
     stable_event_id,
 )
 from vodkit_shared.storage import ObjectStorage
-from vodkit_shared.tools import probe
+from vodkit_shared.tools import ToolFailed, probe
 from vodkit_transcoder.encode import EncodeJob, encode
 from vodkit_transcoder.jobs import TranscodeJob
 from vodkit_transcoder.ladder import plan_ladder, segment_seconds
+from vodkit_transcoder.quality import measure
 from vodkit_transcoder.settings import TranscoderSettings
 from vodkit_transcoder.source import inspect
 
@@ -70,8 +72,9 @@ class Transcoder:
         )
         for rung in job.rungs:
             await self._storage.put_file(rendition_key(cause.video_id, rung.name), job.output(rung), "video/mp4")
+        sizes = {rung.name: await _frame_size(job.output(rung)) for rung in job.rungs}
         for rung in job.rungs:
-            width, height = await _frame_size(job.output(rung))
+            width, height = sizes[rung.name]
             ready = RenditionReady(
                 rung=rung.name,
                 key=rendition_key(cause.video_id, rung.name),
@@ -83,6 +86,19 @@ class Transcoder:
             )
             event_id = stable_event_id(RenditionReady.TYPE, cause.video_id, rung.name)
             await self._bus.publish(cause.follow(ready, event_id))
+        if self._settings.measure_quality:
+            for rung in job.rungs:
+                await self._measure(cause, job, rung.name, *sizes[rung.name])
+
+    async def _measure(self, cause: Envelope, job: EncodeJob, rung: str, width: int, height: int) -> None:
+        """Quality is information, not a product: failing to measure it fails nothing."""
+        try:
+            quality = await measure(job.source, job.info, job.out_dir / f"{rung}.mp4", width, height)
+        except (ToolFailed, ValueError) as error:
+            log.warning("quality not measured", extra={"videoId": cause.video_id, "rung": rung, "error": str(error)})
+            return
+        measured = RenditionMeasured(rung=rung, ssim=quality.ssim, psnr=quality.psnr)
+        await self._bus.publish(cause.follow(measured, stable_event_id(RenditionMeasured.TYPE, cause.video_id, rung)))
 
     async def give_up(self, job: TranscodeJob, reason: str) -> None:
         failed = VideoFailed(stage="transcoder", reason=reason)
