@@ -8,7 +8,7 @@ PROJECTS := shared services/upload services/transcoder services/packager service
             services/cdn-purge services/gateway .
 CODE     := shared services cli
 
-.PHONY: setup run test test-unit test-contract test-e2e lint format clean
+.PHONY: setup run test test-unit test-contract test-e2e lint format clean bench-media
 
 setup: $(VENV)/.installed
 	@scripts/ensure-ffmpeg
@@ -46,6 +46,9 @@ lint: setup
 format: setup
 	$(BIN)/ruff check --fix $(CODE) tests
 	$(BIN)/ruff format $(CODE) tests
+
+bench-media: setup
+	$(BIN)/python bench/media.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .ruff_cache .pytest_cache

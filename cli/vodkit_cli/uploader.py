@@ -52,6 +52,7 @@ async def _wait_until_done(http: aiohttp.ClientSession, video_id: str, auth: dic
     while True:
         status = await _json(await http.get(f"/api/videos/{video_id}/status", headers=auth))
         if status["status"] == "completed":
+            print(file=sys.stderr)
             return str(status["playbackUrl"])
         if status["status"] == "failed":
             raise UploadFailed(f"processing failed: {status['error']}")

@@ -70,6 +70,12 @@ class RenditionMeasured(Event):
     psnr: float = Field(description="Mean PSNR in dB against the source scaled to the rung (capped at 100).")
 
 
+class ArtworkReady(Event):
+    TYPE: ClassVar[str] = "artwork.ready"
+    poster_key: str = Field(description="Storage key of the poster JPEG.")
+    storyboard_key: str = Field(description="Storage key of the storyboard's WebVTT index (sprites beside it).")
+
+
 class PackageDone(Event):
     TYPE: ClassVar[str] = "package.done"
     master_key: str = Field(description="Storage key of the master playlist.")
@@ -87,6 +93,7 @@ class VideoFailed(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.TYPE: cls
     for cls in (
+        ArtworkReady,
         ChunkReceived,
         VideoAssembled,
         TranscodeProgress,

@@ -85,6 +85,14 @@ async def json_errors(
     return response
 
 
+def bearer_token(request: web.Request) -> str:
+    """The token of an `Authorization: Bearer <token>` header; 401 without one."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "unauthorized", "missing 'Authorization: Bearer <token>' header")
+    return token.strip()
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "service": request.app[SERVICE]})
 

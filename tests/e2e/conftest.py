@@ -65,12 +65,11 @@ def _start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
         return subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-@pytest.fixture(scope="module")
-def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def _embedded(tmp_path_factory: pytest.TempPathFactory, name: str, **settings: str) -> Iterator[Deployment]:
     """`vodkit up` as a subprocess, with a fresh data dir."""
-    root = tmp_path_factory.mktemp("embedded")
+    root = tmp_path_factory.mktemp(name)
     port = free_port()
-    env = service_env(data_dir=str(root / "data"), x264_preset="veryfast", chunk_size=str(256 * 1024))
+    env = service_env(data_dir=str(root / "data"), x264_preset="veryfast", chunk_size=str(256 * 1024), **settings)
     log = root / "vodkit-up.log"
     process = _start([*VODKIT, "up", "--port", str(port)], env, log)
     try:
@@ -78,6 +77,17 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
         yield Deployment(f"http://127.0.0.1:{port}", env, [log])
     finally:
         _stop([process])
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    yield from _embedded(tmp_path_factory, "embedded")
+
+
+@pytest.fixture(scope="module")
+def embedded_fmp4(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """The same, packaging fMP4/CMAF segments."""
+    yield from _embedded(tmp_path_factory, "embedded-fmp4", segment_format="fmp4")
 
 
 @pytest.fixture(scope="module")

@@ -105,6 +105,20 @@ async def wait_for_quality(client: Client, video_id: str, rungs: set[str], timeo
     raise AssertionError(f"quality of {video_id} not measured after {timeout}s")
 
 
+async def check_artwork(client: Client, video_id: str) -> None:
+    """The poster is a JPEG; the storyboard's VTT points into sprite sheets that are served too."""
+    details = (await client.call("GET", f"/api/videos/{video_id}", client.user_token)).body
+    status, poster, content_type = await fetch(details["posterUrl"])
+    assert (status, content_type, poster[:2]) == (200, "image/jpeg", b"\xff\xd8")
+    status, vtt, content_type = await fetch(details["storyboardUrl"])
+    assert (status, content_type) == (200, "text/vtt")
+    cues = [line for line in vtt.decode().splitlines() if "#xywh=" in line]
+    assert len(cues) == 4  # 8 s, a thumbnail every 2 s
+    sprite = details["storyboardUrl"].rsplit("/", 1)[0] + "/" + cues[0].split("#")[0]
+    status, sheet, content_type = await fetch(sprite)
+    assert (status, content_type, sheet[:2]) == (200, "image/jpeg", b"\xff\xd8")
+
+
 async def fetch(url: str) -> tuple[int, bytes, str]:
     async with aiohttp.ClientSession() as http, http.get(url) as response:
         return response.status, await response.read(), response.content_type
@@ -114,9 +128,9 @@ def durations(playlist: str) -> list[float]:
     return [float(d) for d in re.findall(r"#EXTINF:([0-9.]+),", playlist)]
 
 
-def probe_segment(data: bytes) -> int:
+def probe_segment(data: bytes, suffix: str = ".ts") -> int:
     """Decode the whole segment with ffmpeg (fails on a broken one); returns its video height."""
-    with tempfile.NamedTemporaryFile(suffix=".ts") as segment:
+    with tempfile.NamedTemporaryFile(suffix=suffix) as segment:
         segment.write(data)
         segment.flush()
         subprocess.run(["ffmpeg", "-v", "error", "-xerror", "-i", segment.name, "-f", "null", "-"], check=True)
@@ -150,8 +164,17 @@ async def check_playback(playback_url: str, clip_seconds: float, heights: dict[s
         assert abs(sum(durations(playlist)) - clip_seconds) < 0.1
         first_segment = next(line for line in playlist.splitlines() if line and not line.startswith("#"))
         status, data, content_type = await fetch(base + first_segment)
-        assert (status, content_type) == (200, "video/mp2t")
-        assert probe_segment(data) == heights[rung]
+        assert status == 200
+        init = re.search(r'#EXT-X-MAP:URI="([^"]+)"', playlist)
+        if init:  # fMP4: the init segment carries the codec setup every fragment needs
+            assert first_segment.endswith(".m4s")
+            assert content_type == "video/mp4"
+            status, header, _ = await fetch(base + init.group(1))
+            assert status == 200
+            assert probe_segment(header + data, ".mp4") == heights[rung]
+        else:
+            assert content_type == "video/mp2t"
+            assert probe_segment(data) == heights[rung]
 
 
 def user_token(env: dict[str, str], user: str) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Deployment
-from tests.e2e.pipeline import Client, check_playback, wait_for_quality
+from tests.e2e.pipeline import Client, check_artwork, check_playback, fetch, wait_for_quality
 
 pytestmark = pytest.mark.e2e
 
@@ -29,10 +29,20 @@ async def test_a_chunked_upload_becomes_adaptive_hls(
     progress = [s["progress"] for s in client.statuses]
     assert progress == sorted(progress), "progress must never fall"
     await check_playback(status["playbackUrl"], clip_seconds=8.0, heights={"720p": 720, "480p": 480})
+    await check_artwork(client, video_id)
     quality = await wait_for_quality(client, video_id, {"720p", "480p"})
     for rung, measured in quality.items():
         assert measured["ssim"] >= 0.95, f"{rung}: {measured}"  # the seed's transcoding quality test
         assert measured["psnr"] > 30, f"{rung}: {measured}"
+
+
+async def test_fmp4_segments_are_an_option(embedded_fmp4: Deployment, clip: Path) -> None:
+    client = Client(embedded_fmp4.base_url, embedded_fmp4.token("alice"))
+    status = await client.wait_until_settled(await client.upload(clip))
+    assert status["status"] == "completed", status
+    _, master, _ = await fetch(status["playbackUrl"])
+    assert b"#EXT-X-VERSION:7" in master
+    await check_playback(status["playbackUrl"], clip_seconds=8.0, heights={"720p": 720, "480p": 480})
 
 
 async def test_a_file_that_is_not_a_video_fails_with_a_reason(embedded: Deployment, tmp_path: Path) -> None:

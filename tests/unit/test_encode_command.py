@@ -18,7 +18,8 @@ def test_one_ffmpeg_decodes_once_and_writes_every_rung() -> None:
     argv = command(job(has_audio=True))
     assert argv.count("-i") == 1
     graph = argv[argv.index("-filter_complex") + 1]
-    assert "split=2" in graph
+    assert "split=3" in graph  # two rungs and the storyboard
+    assert "tile=5x5" in graph
     assert "scale=1280:720" in graph
     assert "scale=854:480" in graph
     assert "zscale" not in graph
@@ -39,3 +40,29 @@ def test_an_hdr_source_is_tonemapped_once_before_the_split() -> None:
     graph = argv[argv.index("-filter_complex") + 1]
     assert graph.count("tonemap") == 1
     assert graph.index("tonemap") < graph.index("split")
+
+
+def gpu_job(**info: object) -> EncodeJob:
+    source = SourceInfo(1920, 1080, 8.0, **info)  # type: ignore[arg-type]
+    return EncodeJob(Path("/in/source"), source, plan_ladder(1080), 6, "veryfast", Path("/out"), "nvenc")
+
+
+def test_on_nvenc_frames_stay_on_the_gpu_from_decode_to_encode() -> None:
+    argv = command(gpu_job(audio_index=1))
+    assert argv[argv.index("-hwaccel") + 1] == "cuda"
+    assert argv[argv.index("-hwaccel_output_format") + 1] == "cuda"
+    graph = argv[argv.index("-filter_complex") + 1]
+    assert "scale_cuda=1280:720:format=yuv420p" in graph
+    assert graph.count("hwdownload") == 1  # only the storyboard's 160x90 thumbnails leave the GPU
+    assert "hwdownload" in graph.split("tile")[0].rsplit("split", 1)[1]
+    assert argv.count("h264_nvenc") == 3
+    assert "libx264" not in argv
+    assert argv.count("expr:gte(t,n_forced*6)") == 3
+
+
+@pytest.mark.parametrize("info", [{"hdr": True}, {"rotation": 90}])
+def test_sources_that_need_cpu_filters_use_libx264_even_on_a_gpu_node(info: dict[str, object]) -> None:
+    argv = command(gpu_job(**info))
+    assert "-hwaccel" not in argv
+    assert "h264_nvenc" not in argv
+    assert argv.count("libx264") == 3

@@ -1,6 +1,6 @@
 import pytest
 
-from vodkit_packager.hls import Variant, codecs, master_playlist, parse_media_playlist
+from vodkit_packager.hls import FORMATS, Variant, codecs, master_playlist, parse_media_playlist
 
 pytestmark = pytest.mark.unit
 
@@ -47,3 +47,9 @@ def test_the_master_lists_variants_best_first_with_bandwidth_resolution_codecs()
         '#EXT-X-STREAM-INF:BANDWIDTH=900000,AVERAGE-BANDWIDTH=800000,RESOLUTION=854x480,CODECS="avc1.64001e"',
         "480p/playlist.m3u8",
     ]
+
+
+def test_an_fmp4_master_declares_hls_version_7() -> None:
+    variant = Variant(rung="480p", width=854, height=480, bandwidth=1, average_bandwidth=1, codecs="avc1.64001e")
+    assert master_playlist([variant], FORMATS["fmp4"]).splitlines()[1] == "#EXT-X-VERSION:7"
+    assert master_playlist([variant]).splitlines()[1] == "#EXT-X-VERSION:3"

@@ -22,7 +22,7 @@ def test_every_listed_resource_file_exists() -> None:
 
 def test_each_service_is_a_deployment_probed_on_its_health_routes() -> None:
     deployments = {d["metadata"]["name"]: d for d in documents() if d["kind"] == "Deployment"}
-    assert set(deployments) == SERVICES
+    assert set(deployments) == SERVICES | {"transcoder-gpu"}
     for deployment in deployments.values():
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
@@ -36,3 +36,15 @@ def test_the_distributed_adapters_are_configured() -> None:
     assert secret["VODKIT_BUS_URL"].startswith("amqp://")
     assert secret["VODKIT_STORAGE_URL"].startswith("http://")
     assert secret["VODKIT_DB_URL"].startswith("mongodb://")
+
+
+def test_the_gpu_transcoder_asks_for_a_gpu_and_schedules_on_gpu_nodes() -> None:
+    gpu = next(d for d in documents() if d["kind"] == "Deployment" and d["metadata"]["name"] == "transcoder-gpu")
+    pod = gpu["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+    assert {"name": "VODKIT_HWACCEL", "value": "nvenc"} in container["env"]
+    cpu = next(d for d in documents() if d["kind"] == "Deployment" and d["metadata"]["name"] == "transcoder")
+    assert "nvidia.com/gpu" not in cpu["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]

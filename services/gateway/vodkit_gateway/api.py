@@ -51,6 +51,7 @@ async def video_details(request: web.Request) -> web.Response:
         "durationSeconds": video.duration_s,
         "createdAt": video.created_at,
         "quality": {rung: q.model_dump() for rung, q in video.quality.items()},
+        **artwork_urls(request, video),
     }
     return web.json_response({**details, **status_body(request, video)})
 
@@ -67,12 +68,23 @@ def status_body(request: web.Request, video: VideoRecord) -> dict[str, Any]:
 
 def playback_url(request: web.Request, video: VideoRecord) -> str | None:
     """A signed URL; the token is a path segment, so relative URIs in the playlists inherit it."""
-    if video.status != "completed":
-        return None
+    return signed_url(request, video, "master.m3u8") if video.status == "completed" else None
+
+
+def artwork_urls(request: web.Request, video: VideoRecord) -> dict[str, str | None]:
+    if not video.artwork:
+        return {"posterUrl": None, "storyboardUrl": None}
+    return {
+        "posterUrl": signed_url(request, video, "poster.jpg"),
+        "storyboardUrl": signed_url(request, video, "storyboard/storyboard.vtt"),
+    }
+
+
+def signed_url(request: web.Request, video: VideoRecord, path: str) -> str:
     settings = request.app[SETTINGS]
     token = request.app[TOKENS].playback_token(video.video_id, settings.playback_ttl_s)
     base = settings.public_url.rstrip("/") or f"{request.scheme}://{request.host}"
-    return f"{base}/play/{token}/master.m3u8"
+    return f"{base}/play/{token}/{path}"
 
 
 async def _json(request: web.Request) -> Any:

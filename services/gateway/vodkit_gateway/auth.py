@@ -5,18 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from vodkit_gateway.videos import VideoRecord, Videos
-from vodkit_shared.service import ApiError
+from vodkit_shared.service import ApiError, bearer_token
 from vodkit_shared.tokens import TokenError, Tokens
 
 TOKENS = web.AppKey("tokens", Tokens)
 VIDEOS = web.AppKey("videos", Videos)
-
-
-def bearer_token(request: web.Request) -> str:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "unauthorized", "missing 'Authorization: Bearer <token>' header")
-    return token.strip()
 
 
 def current_user(request: web.Request) -> str:

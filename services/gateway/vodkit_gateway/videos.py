@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from vodkit_shared.events import (
+    ArtworkReady,
     Envelope,
     PackageDone,
     RenditionMeasured,
@@ -46,6 +47,7 @@ class VideoRecord(BaseModel):
     error: str | None = None
     duration_s: float | None = None
     quality: dict[str, RungQuality] = Field(default_factory=dict)
+    artwork: bool = False
     created_at: float = Field(default_factory=time.time)
     updated_at: float = Field(default_factory=time.time)
 
@@ -66,6 +68,8 @@ def project(video: VideoRecord, envelope: Envelope) -> VideoRecord:
         for rung in ready.ladder:
             v.qualities.setdefault(rung, "processing")
         v.progress = max(v.progress, TRANSCODE_SHARE)
+    elif envelope.type == ArtworkReady.TYPE:
+        v.artwork = True
     elif envelope.type == RenditionMeasured.TYPE:
         measured = envelope.payload(RenditionMeasured)
         v.quality[measured.rung] = RungQuality(ssim=measured.ssim, psnr=measured.psnr)

@@ -32,34 +32,51 @@ class Segment:
     duration_s: float
 
 
-async def segment(rendition: Path, out_dir: Path, segment_s: int) -> list[Segment]:
-    """Cut the rendition into MPEG-TS segments at its (aligned) keyframes; returns the playlist's segments."""
+@dataclass(frozen=True)
+class SegmentFormat:
+    """MPEG-TS (the seed's, every player) or fMP4/CMAF (one init segment, then fragments)."""
+
+    name: str
+    extension: str
+    content_type: str
+    hls_version: int  # fMP4 needs EXT-X-MAP, HLS version 7 in practice
+
+
+FORMATS = {
+    "mpegts": SegmentFormat("mpegts", "ts", "video/mp2t", 3),
+    "fmp4": SegmentFormat("fmp4", "m4s", "video/mp4", 7),
+}
+INIT_SEGMENT = "init.mp4"
+
+
+async def segment(rendition: Path, out_dir: Path, segment_s: int, fmt: SegmentFormat) -> list[Segment]:
+    """Cut the rendition at its (aligned) keyframes by stream copy; returns the playlist's segments."""
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
-    await run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-v",
-            "error",
-            "-i",
-            str(rendition),
-            "-map",
-            "0",
-            "-c",
-            "copy",
-            "-f",
-            "hls",
-            "-hls_time",
-            str(segment_s),
-            "-hls_playlist_type",
-            "vod",
-            "-hls_segment_type",
-            "mpegts",
-            "-hls_segment_filename",
-            str(out_dir / "seg_%05d.ts"),
-            str(out_dir / PLAYLIST),
-        ]
-    )
+    argv = [
+        "ffmpeg",
+        "-nostdin",
+        "-v",
+        "error",
+        "-i",
+        str(rendition),
+        "-map",
+        "0",
+        "-c",
+        "copy",
+        "-f",
+        "hls",
+        "-hls_time",
+        str(segment_s),
+        "-hls_playlist_type",
+        "vod",
+        "-hls_segment_type",
+        fmt.name,
+        "-hls_segment_filename",
+        str(out_dir / f"seg_%05d.{fmt.extension}"),
+    ]
+    if fmt.name == "fmp4":
+        argv += ["-hls_fmp4_init_filename", INIT_SEGMENT]
+    await run([*argv, str(out_dir / PLAYLIST)])
     return parse_media_playlist(await asyncio.to_thread((out_dir / PLAYLIST).read_text))
 
 
@@ -103,8 +120,8 @@ def codecs(streams: list[dict[str, Any]]) -> str:
     return ",".join(names)
 
 
-def master_playlist(variants: list[Variant]) -> str:
-    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
+def master_playlist(variants: list[Variant], fmt: SegmentFormat = FORMATS["mpegts"]) -> str:
+    lines = ["#EXTM3U", f"#EXT-X-VERSION:{fmt.hls_version}", "#EXT-X-INDEPENDENT-SEGMENTS"]
     for v in sorted(variants, key=lambda v: v.height, reverse=True):
         lines.append(
             f"#EXT-X-STREAM-INF:BANDWIDTH={v.bandwidth},AVERAGE-BANDWIDTH={v.average_bandwidth},"

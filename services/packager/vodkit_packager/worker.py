@@ -14,7 +14,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from vodkit_packager.hls import PLAYLIST, Variant, describe_variant, master_playlist, segment
+from vodkit_packager.hls import (
+    FORMATS,
+    INIT_SEGMENT,
+    PLAYLIST,
+    Variant,
+    describe_variant,
+    master_playlist,
+    segment,
+)
 from vodkit_packager.settings import PackagerSettings
 from vodkit_shared.bus import MessageBus
 from vodkit_shared.events import Envelope, PackageDone, RenditionReady, stable_event_id
@@ -37,6 +45,7 @@ class Packager:
         self._bus = bus
         self._packages = packages
         self._settings = settings
+        self._format = FORMATS[settings.segment_format]
 
     async def on_rendition_ready(self, envelope: Envelope) -> None:
         ready = envelope.payload(RenditionReady)
@@ -54,11 +63,13 @@ class Packager:
         try:
             rendition, out_dir = work / "rendition.mp4", work / ready.rung
             await self._storage.get_file(ready.key, rendition)
-            segments = await segment(rendition, out_dir, ready.segment_seconds)
+            segments = await segment(rendition, out_dir, ready.segment_seconds, self._format)
             variant = await describe_variant(ready.rung, rendition, out_dir, segments)
             prefix = f"{hls_prefix(video_id)}{ready.rung}/"
+            if self._format.name == "fmp4":
+                await self._storage.put_file(prefix + INIT_SEGMENT, out_dir / INIT_SEGMENT, "video/mp4")
             for seg in segments:
-                await self._storage.put_file(prefix + seg.name, out_dir / seg.name, "video/mp2t")
+                await self._storage.put_file(prefix + seg.name, out_dir / seg.name, self._format.content_type)
             await self._storage.put_file(prefix + PLAYLIST, out_dir / PLAYLIST, PLAYLIST_TYPE)
             return variant
         finally:
@@ -78,7 +89,7 @@ class Packager:
     async def _publish_master(self, envelope: Envelope, ready: RenditionReady, variants: list[Variant]) -> None:
         prefix = hls_prefix(envelope.video_id)
         master_key = prefix + "master.m3u8"
-        await self._storage.put_bytes(master_key, master_playlist(variants).encode(), PLAYLIST_TYPE)
+        await self._storage.put_bytes(master_key, master_playlist(variants, self._format).encode(), PLAYLIST_TYPE)
         done = PackageDone(
             master_key=master_key,
             prefix=prefix,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -12,12 +13,14 @@ from vodkit_shared.bus import RetryPolicy, Subscription
 from vodkit_shared.events import Envelope, VideoAssembled
 from vodkit_shared.failures import report_failure
 from vodkit_shared.service import BUS, METADATA, STORAGE, service_app, with_resources
+from vodkit_transcoder.hwaccel import choose
 from vodkit_transcoder.jobs import JobQueue
 from vodkit_transcoder.runner import JobRunner
 from vodkit_transcoder.settings import TranscoderSettings
 from vodkit_transcoder.worker import Transcoder
 
 NAME = "transcoder"
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: TranscoderSettings) -> web.Application:
@@ -27,7 +30,9 @@ def create_app(settings: TranscoderSettings) -> web.Application:
     async def wire(app: web.Application) -> AsyncIterator[None]:
         policy = RetryPolicy(settings.retry_attempts, settings.retry_base_delay_s)
         queue = JobQueue(app[METADATA].collection("transcode_jobs"), settings.job_lease_s, policy)
-        transcoder = Transcoder(app[STORAGE], app[BUS], settings)
+        accel = await choose(settings.hwaccel)  # VODKIT_HWACCEL=nvenc without NVENC stops the start here
+        log.info("encoder chosen", extra={"encoder": accel.encoder, "reason": accel.reason})
+        transcoder = Transcoder(app[STORAGE], app[BUS], settings, accel)
         runner = JobRunner(
             queue,
             transcoder.transcode,

@@ -6,6 +6,7 @@ cuts segments by stream copy and the rungs' segments line up for adaptive switch
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any
 import ffmpeg
 
 from vodkit_shared.tools import ToolFailed, run_with_lines
+from vodkit_transcoder.artwork import COLUMNS, ROWS, STORYBOARD_DIR, Storyboard
+from vodkit_transcoder.hwaccel import Encoder
 from vodkit_transcoder.ladder import Rung
 from vodkit_transcoder.source import SourceInfo, UnsupportedMedia
 
@@ -38,40 +41,80 @@ class EncodeJob:
     segment_s: int
     preset: str
     out_dir: Path
+    encoder: Encoder = "libx264"
 
     def output(self, rung: Rung) -> Path:
         return self.out_dir / f"{rung.name}.mp4"
 
+    @property
+    def storyboard(self) -> Storyboard:
+        return Storyboard.plan(self.info)
+
+    @property
+    def storyboard_dir(self) -> Path:
+        return self.out_dir / STORYBOARD_DIR
+
+    @property
+    def on_gpu(self) -> bool:
+        """NVENC, unless the source needs a CPU filter first (tonemapping, autorotation)."""
+        return self.encoder == "nvenc" and not self.info.hdr and self.info.rotation == 0
+
 
 def command(job: EncodeJob) -> list[str]:
-    source = ffmpeg.input(str(job.source))
+    gpu = job.on_gpu
+    decode = {"hwaccel": "cuda", "hwaccel_output_format": "cuda"} if gpu else {}  # frames stay on the GPU
+    source = ffmpeg.input(str(job.source), **decode)
     video = tonemapped(source.video) if job.info.hdr else source.video
-    split = video.filter_multi_output("split", len(job.rungs))
-    outputs = []
+    split = video.filter_multi_output("split", len(job.rungs) + 1)  # the last branch feeds the storyboard
+    outputs = [_storyboard_output(job, split.stream(len(job.rungs)), gpu)]
     for index, rung in enumerate(job.rungs):
-        scaled = split.stream(index).filter("scale", job.info.width_at(rung.height), rung.height)
-        video = scaled.filter("format", "yuv420p")
-        streams = [video, source[str(job.info.audio_index)]] if job.info.has_audio else [video]
+        width, branch = job.info.width_at(rung.height), split.stream(index)
+        if gpu:
+            scaled = branch.filter("scale_cuda", width, rung.height, format="yuv420p")
+        else:
+            scaled = branch.filter("scale", width, rung.height).filter("format", "yuv420p")
+        streams = [scaled, source[str(job.info.audio_index)]] if job.info.has_audio else [scaled]
         audio = {"acodec": "aac", "b:a": "128k", "ac": 2} if job.info.has_audio else {}
-        outputs.append(
-            ffmpeg.output(
-                *streams,
-                str(job.output(rung)),
-                vcodec="libx264",
-                preset=job.preset,
-                crf=23,
-                profile="high",
-                maxrate=f"{rung.maxrate_kbps}k",
-                bufsize=f"{rung.bufsize_kbps}k",
-                force_key_frames=f"expr:gte(t,n_forced*{job.segment_s})",
-                fpsmax=60,
-                movflags="+faststart",
-                **audio,
-            )
-        )
+        outputs.append(ffmpeg.output(*streams, str(job.output(rung)), **_video_options(job, rung, gpu), **audio))
     # -xerror: a damaged source fails loudly instead of yielding a silently truncated video.
     merged = ffmpeg.merge_outputs(*outputs).global_args("-nostdin", "-nostats", "-xerror", "-progress", "pipe:1")
     return [str(arg) for arg in merged.overwrite_output().compile()]
+
+
+def _storyboard_output(job: EncodeJob, branch: Any, gpu: bool) -> Any:
+    board = job.storyboard
+    thumbs = branch.filter("fps", f"1/{board.interval_s}")
+    if gpu:
+        thumbs = thumbs.filter("scale_cuda", board.thumb_width, board.thumb_height).filter("hwdownload")
+        thumbs = thumbs.filter("format", "nv12")
+    else:
+        thumbs = thumbs.filter("scale", board.thumb_width, board.thumb_height)
+    sheets = thumbs.filter("tile", f"{COLUMNS}x{ROWS}")
+    return ffmpeg.output(sheets, str(job.storyboard_dir / board.sprite_pattern), start_number=0, **{"q:v": 5})
+
+
+def _video_options(job: EncodeJob, rung: Rung, gpu: bool) -> dict[str, Any]:
+    """CRF 23 (or NVENC's constant-quality 23) under a VBV cap, keyframes on segment boundaries."""
+    common = {
+        "profile": "high",
+        "maxrate": f"{rung.maxrate_kbps}k",
+        "bufsize": f"{rung.bufsize_kbps}k",
+        "force_key_frames": f"expr:gte(t,n_forced*{job.segment_s})",
+        "fpsmax": 60,
+        "movflags": "+faststart",
+    }
+    if gpu:
+        return {
+            **common,
+            "vcodec": "h264_nvenc",
+            "preset": "p5",
+            "tune": "hq",
+            "rc": "vbr",
+            "cq": 23,
+            "b:v": 0,
+            "forced-idr": 1,
+        }
+    return {**common, "vcodec": "libx264", "preset": job.preset, "crf": 23}
 
 
 def tonemapped(video: Any) -> Any:
@@ -87,6 +130,7 @@ def tonemapped(video: Any) -> Any:
 
 async def encode(job: EncodeJob, on_progress: ProgressCallback) -> None:
     """Run the ladder encode, reporting the share done (0-100) as ffmpeg goes."""
+    await asyncio.to_thread(job.storyboard_dir.mkdir, parents=True, exist_ok=True)
     try:
         async for line in run_with_lines(command(job)):
             key, _, value = line.partition("=")

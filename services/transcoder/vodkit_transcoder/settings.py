@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -7,6 +8,9 @@ from vodkit_shared.settings import CommonSettings
 
 class TranscoderSettings(CommonSettings):
     port: int = Field(8082, description="Port of the transcoder's HTTP server (health, metrics).")
+    hwaccel: Literal["auto", "none", "nvenc"] = Field(
+        "auto", description="auto: NVENC if a trial encode works, else libx264; nvenc: NVENC or refuse to start."
+    )
     x264_preset: str = Field("medium", description="libx264 preset; the seed's is 'medium'.")
     work_dir: Path | None = Field(None, description="Scratch space for sources and renditions.")
     measure_quality: bool = Field(True, description="Measure SSIM and PSNR of every rung after encoding.")

@@ -26,6 +26,7 @@ class SourceInfo:
     duration_s: float
     audio_index: int | None = None  # absolute stream index of the audio track to keep
     hdr: bool = False
+    rotation: int = 0
 
     @property
     def has_audio(self) -> bool:
@@ -61,10 +62,11 @@ def describe(info: dict[str, Any]) -> SourceInfo:
     width, height = int(video.get("width") or 0), int(video.get("height") or 0)
     if width <= 0 or height <= 0:
         raise UnsupportedMedia("the video has no frame size")
-    if _rotation(video) % 180 == 90:
+    rotation = _rotation(video) % 360
+    if rotation % 180 == 90:
         width, height = height, width
     hdr = video.get("color_transfer") in _HDR_TRANSFERS
-    return SourceInfo(width, height, duration, _default_audio(streams), hdr)
+    return SourceInfo(width, height, duration, _default_audio(streams), hdr, rotation)
 
 
 def _default_audio(streams: list[dict[str, Any]]) -> int | None:

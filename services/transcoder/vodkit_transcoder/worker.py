@@ -11,6 +11,7 @@ from pathlib import Path
 
 from vodkit_shared.bus import MessageBus
 from vodkit_shared.events import (
+    ArtworkReady,
     Envelope,
     RenditionMeasured,
     RenditionReady,
@@ -21,7 +22,9 @@ from vodkit_shared.events import (
 )
 from vodkit_shared.storage import ObjectStorage
 from vodkit_shared.tools import ToolFailed, probe
+from vodkit_transcoder.artwork import POSTER, STORYBOARD_DIR, VTT, extract_poster
 from vodkit_transcoder.encode import EncodeJob, encode
+from vodkit_transcoder.hwaccel import Accel
 from vodkit_transcoder.jobs import TranscodeJob
 from vodkit_transcoder.ladder import plan_ladder, segment_seconds
 from vodkit_transcoder.quality import measure
@@ -39,10 +42,11 @@ def rendition_key(video_id: str, rung: str) -> str:
 class Transcoder:
     """Turns a job's original into the ladder and announces each rendition."""
 
-    def __init__(self, storage: ObjectStorage, bus: MessageBus, settings: TranscoderSettings) -> None:
+    def __init__(self, storage: ObjectStorage, bus: MessageBus, settings: TranscoderSettings, accel: Accel) -> None:
         self._storage = storage
         self._bus = bus
         self._settings = settings
+        self._accel = accel
 
     async def transcode(self, job: TranscodeJob) -> None:
         cause = Envelope.wrap(
@@ -58,9 +62,8 @@ class Transcoder:
         source = work / "source"
         await self._storage.get_file(source_key, source)
         info = await inspect(source)
-        job = EncodeJob(
-            source, info, plan_ladder(info.height), segment_seconds(info.duration_s), self._settings.x264_preset, work
-        )
+        rungs, segment_s = plan_ladder(info.height), segment_seconds(info.duration_s)
+        job = EncodeJob(source, info, rungs, segment_s, self._settings.x264_preset, work, self._accel.encoder)
         ladder = [rung.name for rung in job.rungs]
         started = time.monotonic()
         report = ProgressReporter(self._bus, cause, ladder)
@@ -86,9 +89,23 @@ class Transcoder:
             )
             event_id = stable_event_id(RenditionReady.TYPE, cause.video_id, rung.name)
             await self._bus.publish(cause.follow(ready, event_id))
+        await self._publish_artwork(cause, job)
         if self._settings.measure_quality:
             for rung in job.rungs:
                 await self._measure(cause, job, rung.name, *sizes[rung.name])
+
+    async def _publish_artwork(self, cause: Envelope, job: EncodeJob) -> None:
+        prefix = f"artwork/{cause.video_id}/"
+        poster = job.out_dir / POSTER
+        await extract_poster(job.output(job.rungs[0]), job.info.duration_s, poster)
+        await self._storage.put_file(prefix + POSTER, poster, "image/jpeg")
+        sprites = await asyncio.to_thread(lambda: sorted(job.storyboard_dir.glob("sprite_*.jpg")))
+        for sprite in sprites:
+            await self._storage.put_file(f"{prefix}{STORYBOARD_DIR}/{sprite.name}", sprite, "image/jpeg")
+        vtt_key = f"{prefix}{STORYBOARD_DIR}/{VTT}"
+        await self._storage.put_bytes(vtt_key, job.storyboard.vtt().encode(), "text/vtt")
+        artwork = ArtworkReady(poster_key=prefix + POSTER, storyboard_key=vtt_key)
+        await self._bus.publish(cause.follow(artwork, stable_event_id(ArtworkReady.TYPE, cause.video_id)))
 
     async def _measure(self, cause: Envelope, job: EncodeJob, rung: str, width: int, height: int) -> None:
         """Quality is information, not a product: failing to measure it fails nothing."""

@@ -16,7 +16,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from vodkit_shared.service import ApiError
+from vodkit_shared.service import ApiError, bearer_token
 from vodkit_shared.tokens import TokenError, Tokens, UploadGrant
 from vodkit_upload.intake import ChunkForm, ChunkIntake, ChunkRejected
 from vodkit_upload.sessions import TotalChunksChanged, UploadSession
@@ -36,17 +36,9 @@ class _Fields(BaseModel):
     total_chunks: int = Field(ge=1)
 
 
-def bearer(request: web.Request) -> str:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "unauthorized", "missing 'Authorization: Bearer <token>' header")
-    return token.strip()
-
-
 def _grant(request: web.Request) -> UploadGrant:
     try:
-        return request.app[TOKENS].verify_upload(bearer(request))
+        return request.app[TOKENS].verify_upload(bearer_token(request))
     except TokenError as error:
         raise ApiError(401, "unauthorized", f"invalid upload token: {error}") from None
 

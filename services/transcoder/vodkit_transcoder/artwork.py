@@ -1,0 +1,85 @@
+"""Poster and storyboard: what a player shows before playing and while scrubbing.
+
+The storyboard's thumbnails come from the ladder's own decode (one more branch of its split),
+tiled into JPEG sprite sheets, with a WebVTT index whose cues point into the sheets
+(`sprite_000.jpg#xywh=x,y,w,h`), the form players' thumbnail plugins read.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from vodkit_shared.tools import run
+from vodkit_transcoder.source import SourceInfo
+
+THUMB_HEIGHT = 90
+COLUMNS, ROWS = 5, 5
+MAX_THUMBNAILS = 200
+STORYBOARD_DIR = "storyboard"
+VTT = "storyboard.vtt"
+POSTER = "poster.jpg"
+
+
+@dataclass(frozen=True)
+class Storyboard:
+    interval_s: int
+    thumb_width: int
+    thumb_height: int
+    duration_s: float
+
+    @classmethod
+    def plan(cls, info: SourceInfo) -> Storyboard:
+        interval = max(2, math.ceil(info.duration_s / MAX_THUMBNAILS))
+        return cls(interval, info.width_at(THUMB_HEIGHT), THUMB_HEIGHT, info.duration_s)
+
+    @property
+    def count(self) -> int:
+        return max(1, math.ceil(self.duration_s / self.interval_s))
+
+    @property
+    def sprite_pattern(self) -> str:
+        return "sprite_%03d.jpg"
+
+    def vtt(self) -> str:
+        per_sheet = COLUMNS * ROWS
+        lines = ["WEBVTT", ""]
+        for i in range(self.count):
+            start, end = i * self.interval_s, min((i + 1) * self.interval_s, self.duration_s)
+            cell = i % per_sheet
+            x, y = (cell % COLUMNS) * self.thumb_width, (cell // COLUMNS) * self.thumb_height
+            lines += [
+                f"{_timestamp(start)} --> {_timestamp(end)}",
+                f"sprite_{i // per_sheet:03d}.jpg#xywh={x},{y},{self.thumb_width},{self.thumb_height}",
+                "",
+            ]
+        return "\n".join(lines)
+
+
+def _timestamp(seconds: float) -> str:
+    millis = round(seconds * 1000)
+    return f"{millis // 3_600_000:02d}:{millis // 60_000 % 60:02d}:{millis // 1000 % 60:02d}.{millis % 1000:03d}"
+
+
+async def extract_poster(rendition: Path, duration_s: float, poster: Path) -> None:
+    """A frame a tenth of the way in (at most 10 s): past fades from black, early enough to be typical."""
+    at = min(duration_s / 10, 10.0)
+    await run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-ss",
+            f"{at:.3f}",
+            "-i",
+            str(rendition),
+            "-frames:v",
+            "1",
+            "-q:v",
+            "3",
+            str(poster),
+        ]
+    )
