@@ -1,0 +1,54 @@
+"""A whole transcode job, as a worker runs it: its scratch space is gone afterwards, whatever happened."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support import make_clip
+from vodkit_shared.bus import Subscription
+from vodkit_shared.bus.memory import MemoryBus
+from vodkit_shared.events import Envelope, RenditionReady
+from vodkit_shared.storage import open_storage
+from vodkit_transcoder.hwaccel import Accel
+from vodkit_transcoder.jobs import TranscodeJob
+from vodkit_transcoder.settings import TranscoderSettings
+from vodkit_transcoder.source import UnsupportedMedia
+from vodkit_transcoder.worker import Transcoder
+
+pytestmark = pytest.mark.media
+
+
+@pytest.mark.parametrize("source", ["clip", "not-a-video"])
+async def test_temporary_files_are_removed_on_every_path(tmp_path: Path, source: str) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    storage = await open_storage(f"file://{tmp_path / 'objects'}")
+    original = tmp_path / "original"
+    if source == "clip":
+        make_clip(original, seconds=2, width=640, height=480)
+    else:
+        original.write_bytes(b"not a video" * 1000)
+    await storage.put_file("originals/v1/source", original)
+    bus = MemoryBus(f"job-{tmp_path.name}")
+    ready: list[Envelope] = []
+
+    async def on_ready(envelope: Envelope) -> None:
+        ready.append(envelope)
+
+    await bus.subscribe(Subscription("probe", RenditionReady.TYPE, on_ready))
+    settings = TranscoderSettings(work_dir=scratch, x264_preset="ultrafast", measure_quality=False)
+    transcoder = Transcoder(storage, bus, settings, Accel("libx264", "test"))
+    job = TranscodeJob(video_id="v1", source_key="originals/v1/source", correlation_id="c1")
+    try:
+        if source == "clip":
+            await transcoder.transcode(job)
+            assert await storage.size("renditions/v1/480p.mp4")
+            assert await storage.size("artwork/v1/poster.jpg")
+        else:
+            with pytest.raises(UnsupportedMedia):
+                await transcoder.transcode(job)
+    finally:
+        await bus.close()
+    assert list(scratch.iterdir()) == []
