@@ -25,7 +25,7 @@ async def test_temporary_files_are_removed_on_every_path(tmp_path: Path, source:
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     storage = await open_storage(f"file://{tmp_path / 'objects'}")
-    original = tmp_path / "original"
+    original = tmp_path / "original.mp4"
     if source == "clip":
         make_clip(original, seconds=2, width=640, height=480)
     else:
