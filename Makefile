@@ -7,11 +7,17 @@ PORT     ?= 8080
 PROJECTS := shared services/upload services/transcoder services/packager services/storage-tiering \
             services/cdn-purge services/gateway .
 CODE     := shared services cli
+WEB      := services/gateway/web
 
-.PHONY: setup run test test-unit test-contract test-e2e lint format clean bench-media
+.PHONY: setup run test test-unit test-contract test-e2e test-browser lint format clean bench-media
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(WEB)/node_modules/.installed
 	@scripts/ensure-ffmpeg
+
+$(WEB)/node_modules/.installed: $(WEB)/package.json $(WEB)/package-lock.json
+	@scripts/ensure-node
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(VENV)/.installed: requirements-dev.txt $(addsuffix /pyproject.toml,$(PROJECTS))
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +31,7 @@ run: setup
 
 test: setup
 	@scripts/ensure-rabbitmq
+	@scripts/ensure-chromium
 	VODKIT_REQUIRE_SERVERS=1 $(BIN)/pytest -rs
 
 test-unit: setup
@@ -37,6 +44,11 @@ test-contract: setup
 test-e2e: setup
 	@scripts/ensure-rabbitmq
 	VODKIT_REQUIRE_SERVERS=1 $(BIN)/pytest -m e2e
+
+test-browser: setup
+	@scripts/ensure-rabbitmq
+	@scripts/ensure-chromium
+	VODKIT_REQUIRE_SERVERS=1 $(BIN)/pytest -m browser
 
 lint: setup
 	$(BIN)/ruff check $(CODE) tests
@@ -51,4 +63,4 @@ bench-media: setup
 	$(BIN)/python bench/media.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) data .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(WEB)/node_modules data build .mypy_cache .ruff_cache .pytest_cache

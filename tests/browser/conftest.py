@@ -1,0 +1,93 @@
+"""Headless Chromium (Debian's) driving a page that reports back to the test over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from aiohttp import web
+
+from tests.e2e.conftest import clip, embedded, embedded_fmp4  # noqa: F401 - fixtures shared with e2e
+from tests.support import REQUIRE_SERVERS
+
+HERE = Path(__file__).parent
+HLS_JS = Path(__file__).parents[2] / "services" / "gateway" / "web" / "node_modules" / "hls.js" / "dist" / "hls.min.js"
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--mute-audio",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--enable-logging=stderr",
+    "--v=0",
+]
+
+PlayIn = Callable[[str], Awaitable[dict[str, Any]]]
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found and HLS_JS.exists():
+        return found
+    message = "needs Debian's chromium and hls.js (make setup installs both)"
+    if REQUIRE_SERVERS:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+async def play_in_hlsjs(tmp_path: Path) -> AsyncIterator[PlayIn]:
+    """`await play_in_hlsjs(url)` plays every level of `url` in hls.js and returns what the page saw."""
+    chromium = _chromium()
+    reported: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def result(request: web.Request) -> web.Response:
+        await reported.put(json.loads(await request.text()))
+        return web.Response(text="ok")
+
+    async def page(_: web.Request) -> web.FileResponse:
+        return web.FileResponse(HERE / "player.html")
+
+    async def hls_js(_: web.Request) -> web.FileResponse:
+        return web.FileResponse(HLS_JS)
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    app.router.add_get("/hls.js", hls_js)
+    app.router.add_post("/result", result)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def play(url: str) -> dict[str, Any]:
+        page = f"http://127.0.0.1:{port}/?src={quote(url, safe='')}"
+        with (tmp_path / "chromium.log").open("wb") as log:  # the page's console lands here too
+            browser = await asyncio.create_subprocess_exec(
+                chromium,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={tmp_path / 'profile'}",
+                page,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=log,
+            )
+            try:
+                return await asyncio.wait_for(reported.get(), 90)
+            finally:
+                browser.terminate()
+                await asyncio.wait_for(browser.wait(), 10)
+
+    yield play
+    await runner.cleanup()

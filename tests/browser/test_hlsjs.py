@@ -1,0 +1,36 @@
+"""The seed's HLS playback test, for real: every quality level plays in hls.js in Chromium, TS and fMP4."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.browser.conftest import PlayIn
+from tests.e2e.conftest import Deployment
+from tests.e2e.pipeline import Client
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.parametrize("deployment", ["embedded", "embedded_fmp4"], ids=["mpegts", "fmp4"])
+async def test_every_level_plays_in_hlsjs(
+    request: pytest.FixtureRequest, deployment: str, clip: Path, play_in_hlsjs: PlayIn
+) -> None:
+    running: Deployment = request.getfixturevalue(deployment)
+    client = Client(running.base_url, running.token("alice"))
+    status = await client.wait_until_settled(await client.upload(clip))
+    assert status["status"] == "completed", status
+
+    seen = await play_in_hlsjs(status["playbackUrl"])
+
+    results = seen["results"]
+    levels = results[0]["levels"]  # hls.js orders levels by bitrate, lowest first
+    assert sorted(levels) == [480, 720]
+    assert [r["level"] for r in results] == [0, 1]
+    for result in results:
+        assert result["fatal"] is None, result
+        assert not result.get("timedOut"), result
+        assert result["currentTime"] >= 2.0  # playback time advanced
+        assert result["videoHeight"] == levels[result["level"]]  # the decoded picture is the forced level's
+        assert result["playingLevel"] == result["level"]
