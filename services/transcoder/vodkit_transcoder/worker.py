@@ -1,4 +1,4 @@
-"""Handling `video.assembled`: transcode the original into the ladder and announce each rendition."""
+"""One transcode job: the original into the ladder, then renditions, artwork and quality announced."""
 
 from __future__ import annotations
 
@@ -7,16 +7,17 @@ import logging
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from vodkit_shared.bus import MessageBus
 from vodkit_shared.events import (
     ArtworkReady,
     Envelope,
+    Event,
     RenditionMeasured,
     RenditionReady,
     TranscodeProgress,
-    VideoAssembled,
     VideoFailed,
     stable_event_id,
 )
@@ -39,6 +40,21 @@ def rendition_key(video_id: str, rung: str) -> str:
     return f"renditions/{video_id}/{rung}.mp4"
 
 
+@dataclass(frozen=True)
+class Announcer:
+    """Publishes the events of one video's job, all under the job's correlation id."""
+
+    bus: MessageBus
+    video_id: str
+    correlation_id: str
+
+    async def __call__(self, payload: Event, *stable_id: str) -> None:
+        """With `stable_id` parts the event's id is fixed by them, so a re-run's duplicate is dropped."""
+        event_id = stable_event_id(payload.TYPE, self.video_id, *stable_id) if stable_id else None
+        envelope = Envelope.wrap(payload, video_id=self.video_id, correlation_id=self.correlation_id, event_id=event_id)
+        await self.bus.publish(envelope)
+
+
 class Transcoder:
     """Turns a job's original into the ladder and announces each rendition."""
 
@@ -49,53 +65,60 @@ class Transcoder:
         self._accel = accel
 
     async def transcode(self, job: TranscodeJob) -> None:
-        cause = Envelope.wrap(
-            VideoAssembled(source_key=job.source_key, size=0), video_id=job.video_id, correlation_id=job.correlation_id
-        )
+        announce = Announcer(self._bus, job.video_id, job.correlation_id)
         work = Path(tempfile.mkdtemp(prefix="vodkit-transcode-", dir=self._settings.work_dir))
         try:
-            await self._transcode(cause, job.source_key, work)
+            encoded = await self._encode(announce, job.source_key, work)
+            sizes = await self._store_renditions(announce, encoded)
+            await self._store_artwork(announce, encoded)
+            if self._settings.measure_quality:
+                for rung in encoded.rungs:
+                    await self._measure(announce, encoded, rung.name, *sizes[rung.name])
         finally:
             await asyncio.to_thread(shutil.rmtree, work, True)
 
-    async def _transcode(self, cause: Envelope, source_key: str, work: Path) -> None:
+    async def _encode(self, announce: Announcer, source_key: str, work: Path) -> EncodeJob:
         source = work / "source"
         await self._storage.get_file(source_key, source)
         info = await inspect(source)
         rungs, segment_s = plan_ladder(info.height), segment_seconds(info.duration_s)
         job = EncodeJob(source, info, rungs, segment_s, self._settings.x264_preset, work, self._accel.encoder)
-        ladder = [rung.name for rung in job.rungs]
+        report = ProgressReporter(announce, [rung.name for rung in rungs])
         started = time.monotonic()
-        report = ProgressReporter(self._bus, cause, ladder)
         await report(0.0)
         await encode(job, report)
         log.info(
             "ladder encoded",
-            extra={"videoId": cause.video_id, "ladder": ladder, "seconds": round(time.monotonic() - started, 2)},
+            extra={
+                "videoId": announce.video_id,
+                "encoder": "nvenc" if job.on_gpu else "libx264",
+                "seconds": round(time.monotonic() - started, 2),
+            },
         )
+        return job
+
+    async def _store_renditions(self, announce: Announcer, job: EncodeJob) -> dict[str, tuple[int, int]]:
+        """Store every rendition, then announce each; returns their frame sizes."""
+        ladder = [rung.name for rung in job.rungs]
         for rung in job.rungs:
-            await self._storage.put_file(rendition_key(cause.video_id, rung.name), job.output(rung), "video/mp4")
+            await self._storage.put_file(rendition_key(announce.video_id, rung.name), job.output(rung), "video/mp4")
         sizes = {rung.name: await _frame_size(job.output(rung)) for rung in job.rungs}
         for rung in job.rungs:
             width, height = sizes[rung.name]
             ready = RenditionReady(
                 rung=rung.name,
-                key=rendition_key(cause.video_id, rung.name),
+                key=rendition_key(announce.video_id, rung.name),
                 width=width,
                 height=height,
                 ladder=ladder,
                 segment_seconds=job.segment_s,
-                duration_seconds=info.duration_s,
+                duration_seconds=job.info.duration_s,
             )
-            event_id = stable_event_id(RenditionReady.TYPE, cause.video_id, rung.name)
-            await self._bus.publish(cause.follow(ready, event_id))
-        await self._publish_artwork(cause, job)
-        if self._settings.measure_quality:
-            for rung in job.rungs:
-                await self._measure(cause, job, rung.name, *sizes[rung.name])
+            await announce(ready, rung.name)
+        return sizes
 
-    async def _publish_artwork(self, cause: Envelope, job: EncodeJob) -> None:
-        prefix = f"artwork/{cause.video_id}/"
+    async def _store_artwork(self, announce: Announcer, job: EncodeJob) -> None:
+        prefix = f"artwork/{announce.video_id}/"
         poster = job.out_dir / POSTER
         await extract_poster(job.output(job.rungs[0]), job.info.duration_s, poster)
         await self._storage.put_file(prefix + POSTER, poster, "image/jpeg")
@@ -104,32 +127,27 @@ class Transcoder:
             await self._storage.put_file(f"{prefix}{STORYBOARD_DIR}/{sprite.name}", sprite, "image/jpeg")
         vtt_key = f"{prefix}{STORYBOARD_DIR}/{VTT}"
         await self._storage.put_bytes(vtt_key, job.storyboard.vtt().encode(), "text/vtt")
-        artwork = ArtworkReady(poster_key=prefix + POSTER, storyboard_key=vtt_key)
-        await self._bus.publish(cause.follow(artwork, stable_event_id(ArtworkReady.TYPE, cause.video_id)))
+        await announce(ArtworkReady(poster_key=prefix + POSTER, storyboard_key=vtt_key), "artwork")
 
-    async def _measure(self, cause: Envelope, job: EncodeJob, rung: str, width: int, height: int) -> None:
+    async def _measure(self, announce: Announcer, job: EncodeJob, rung: str, width: int, height: int) -> None:
         """Quality is information, not a product: failing to measure it fails nothing."""
         try:
             quality = await measure(job.source, job.info, job.out_dir / f"{rung}.mp4", width, height)
         except (ToolFailed, ValueError) as error:
-            log.warning("quality not measured", extra={"videoId": cause.video_id, "rung": rung, "error": str(error)})
+            log.warning("quality not measured", extra={"videoId": announce.video_id, "rung": rung, "error": str(error)})
             return
-        measured = RenditionMeasured(rung=rung, ssim=quality.ssim, psnr=quality.psnr)
-        await self._bus.publish(cause.follow(measured, stable_event_id(RenditionMeasured.TYPE, cause.video_id, rung)))
+        await announce(RenditionMeasured(rung=rung, ssim=quality.ssim, psnr=quality.psnr), rung)
 
     async def give_up(self, job: TranscodeJob, reason: str) -> None:
-        failed = VideoFailed(stage="transcoder", reason=reason)
-        event_id = stable_event_id(VideoFailed.TYPE, job.video_id, "transcoder")
-        await self._bus.publish(
-            Envelope.wrap(failed, video_id=job.video_id, correlation_id=job.correlation_id, event_id=event_id)
-        )
+        announce = Announcer(self._bus, job.video_id, job.correlation_id)
+        await announce(VideoFailed(stage="transcoder", reason=reason), "transcoder")
 
 
 class ProgressReporter:
     """Publishes `transcode.progress` at the start and then at most once a second."""
 
-    def __init__(self, bus: MessageBus, cause: Envelope, ladder: list[str]) -> None:
-        self._bus, self._cause, self._ladder = bus, cause, ladder
+    def __init__(self, announce: Announcer, ladder: list[str]) -> None:
+        self._announce, self._ladder = announce, ladder
         self._last = float("-inf")
 
     async def __call__(self, percent: float) -> None:
@@ -137,7 +155,7 @@ class ProgressReporter:
         if now - self._last < PROGRESS_EVERY_S:
             return
         self._last = now
-        await self._bus.publish(self._cause.follow(TranscodeProgress(percent=round(percent, 1), ladder=self._ladder)))
+        await self._announce(TranscodeProgress(percent=round(percent, 1), ladder=self._ladder))
 
 
 async def _frame_size(path: Path) -> tuple[int, int]:
