@@ -28,9 +28,13 @@ class TokenError(Exception):
 
 @dataclass(frozen=True)
 class UploadGrant:
+    """What an upload token allows: chunks of one video, up to its declared size."""
+
     video_id: str
     user_id: str
     expires_at: int
+    size: int | None = None  # declared bytes of the whole file
+    sha256: str | None = None  # declared SHA-256 of the whole file, verified at assembly
 
 
 class Tokens:
@@ -50,10 +54,24 @@ class Tokens:
             raise TokenError("token has no 'sub' claim")
         return subject
 
-    def upload_token(self, video_id: str, user_id: str, ttl_s: int = UPLOAD_TOKEN_TTL_S) -> tuple[str, UploadGrant]:
+    def upload_token(
+        self,
+        video_id: str,
+        user_id: str,
+        size: int | None = None,
+        sha256: str | None = None,
+        ttl_s: int = UPLOAD_TOKEN_TTL_S,
+    ) -> tuple[str, UploadGrant]:
         now = int(time.time())
-        grant = UploadGrant(video_id, user_id, now + ttl_s)
-        claims = {"videoId": video_id, "userId": user_id, "iat": now, "exp": grant.expires_at}
+        grant = UploadGrant(video_id, user_id, now + ttl_s, size, sha256)
+        claims = {
+            "videoId": video_id,
+            "userId": user_id,
+            "iat": now,
+            "exp": grant.expires_at,
+            "size": size,
+            "sha256": sha256,
+        }
         return jwt.encode(claims, self._upload_key, ALGORITHM), grant
 
     def verify_upload(self, token: str) -> UploadGrant:
@@ -61,7 +79,14 @@ class Tokens:
         video_id, user_id = claims.get("videoId"), claims.get("userId")
         if not isinstance(video_id, str) or not isinstance(user_id, str):
             raise TokenError("upload token lacks videoId or userId")
-        return UploadGrant(video_id, user_id, int(claims["exp"]))
+        size, sha256 = claims.get("size"), claims.get("sha256")
+        return UploadGrant(
+            video_id,
+            user_id,
+            int(claims["exp"]),
+            size if isinstance(size, int) else None,
+            sha256 if isinstance(sha256, str) else None,
+        )
 
     def playback_token(self, video_id: str, ttl_s: int) -> str:
         now = int(time.time())

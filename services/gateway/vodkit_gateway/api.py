@@ -21,20 +21,38 @@ M = TypeVar("M", bound=BaseModel)
 class CreateVideo(BaseModel):
     model_config = ConfigDict(extra="forbid")
     filename: str = Field(min_length=1, max_length=255, description="Name of the file to upload.")
-    size: int = Field(ge=1, le=1024**5, description="Bytes in the file.")
+    size: int = Field(ge=1, description="Bytes in the file.")
+    sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$", description="Hex SHA-256 of the whole file.")
 
 
 async def create_video(request: web.Request) -> web.Response:
     user = current_user(request)
     body = parse_body(CreateVideo, await _json(request))
     settings = request.app[SETTINGS]
-    video_id = str(uuid.uuid4())
-    await request.app[VIDEOS].create(VideoRecord(video_id=video_id, owner=user, filename=body.filename, size=body.size))
-    token, grant = request.app[TOKENS].upload_token(video_id, user)
-    return web.json_response(
-        {"videoId": video_id, "uploadToken": token, "chunkSize": settings.chunk_size, "expiresAt": grant.expires_at},
-        status=201,
-    )
+    if body.size > settings.max_upload_bytes:
+        raise ApiError(413, "too_large", f"a video may be at most {settings.max_upload_bytes} bytes")
+    sha256 = body.sha256.lower() if body.sha256 else None
+    video = VideoRecord(video_id=str(uuid.uuid4()), owner=user, filename=body.filename, size=body.size, sha256=sha256)
+    await request.app[VIDEOS].create(video)
+    return web.json_response(upload_grant_body(request, video), status=201)
+
+
+async def renew_upload_token(request: web.Request) -> web.Response:
+    """A fresh upload token for a video still uploading: uploads may outlast a token's hour."""
+    video = await owned_video(request)
+    if video.status != "uploading":
+        raise ApiError(409, "conflict", f"the video is {video.status}: its upload is over")
+    return web.json_response(upload_grant_body(request, video))
+
+
+def upload_grant_body(request: web.Request, video: VideoRecord) -> dict[str, Any]:
+    token, grant = request.app[TOKENS].upload_token(video.video_id, video.owner, video.size, video.sha256)
+    return {
+        "videoId": video.video_id,
+        "uploadToken": token,
+        "chunkSize": request.app[SETTINGS].chunk_size,
+        "expiresAt": grant.expires_at,
+    }
 
 
 async def video_status(request: web.Request) -> web.Response:

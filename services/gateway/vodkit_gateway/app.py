@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from vodkit_gateway.api import SETTINGS, create_video, video_details, video_status
+from vodkit_gateway.api import SETTINGS, create_video, renew_upload_token, video_details, video_status
 from vodkit_gateway.auth import TOKENS, VIDEOS
 from vodkit_gateway.playback import serve_hls
 from vodkit_gateway.settings import GatewaySettings
-from vodkit_gateway.upload_proxy import CLIENT, forward_upload
+from vodkit_gateway.upload_proxy import CLIENT, forward_upload, forward_upload_state
 from vodkit_gateway.videos import Videos
 from vodkit_shared.bus import Subscription
 from vodkit_shared.events import EVENT_TYPES
@@ -30,6 +30,8 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.cleanup_ctx.append(_upload_client)
     app.router.add_post("/api/videos", create_video)
     app.router.add_post("/api/videos/upload", forward_upload)
+    app.router.add_get("/api/videos/{video_id}/upload", forward_upload_state)
+    app.router.add_post("/api/videos/{video_id}/upload-token", renew_upload_token)
     app.router.add_get("/api/videos/{video_id}/status", video_status)
     app.router.add_get("/api/videos/{video_id}", video_details)
     app.router.add_get("/play/{token}/{path:.+}", serve_hls)

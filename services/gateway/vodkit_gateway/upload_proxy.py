@@ -13,10 +13,19 @@ _FORWARDED = ("Authorization", "Content-Type", "Content-Length")
 
 
 async def forward_upload(request: web.Request) -> web.Response:
-    url = request.app[SETTINGS].upload_url.rstrip("/") + "/api/videos/upload"
+    """Chunks stream through to the upload service unchanged, body and all."""
+    return await _forward(request, "/api/videos/upload", data=request.content)
+
+
+async def forward_upload_state(request: web.Request) -> web.Response:
+    return await _forward(request, f"/api/videos/{request.match_info['video_id']}/upload")
+
+
+async def _forward(request: web.Request, path: str, data: object = None) -> web.Response:
+    url = request.app[SETTINGS].upload_url.rstrip("/") + path
     headers = {name: request.headers[name] for name in _FORWARDED if name in request.headers}
     try:
-        async with request.app[CLIENT].post(url, data=request.content, headers=headers) as upstream:
+        async with request.app[CLIENT].request(request.method, url, data=data, headers=headers) as upstream:
             body = await upstream.read()
             return web.Response(
                 body=body, status=upstream.status, content_type=upstream.content_type or "application/json"

@@ -41,6 +41,7 @@ class VideoRecord(BaseModel):
     owner: str
     filename: str
     size: int
+    sha256: str | None = None  # declared by the uploader, verified at assembly
     status: Status = "uploading"
     progress: int = 0
     qualities: dict[str, Quality] = Field(default_factory=dict)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
@@ -12,12 +15,14 @@ from vodkit_shared.failures import report_failure
 from vodkit_shared.service import BUS, METADATA, STORAGE, service_app, with_resources
 from vodkit_shared.tokens import Tokens
 from vodkit_upload.assembler import Assembler
-from vodkit_upload.http import INTAKE, SETTINGS, TOKENS, upload_chunk
+from vodkit_upload.http import INTAKE, SESSIONS, SETTINGS, TOKENS, upload_chunk, upload_state
 from vodkit_upload.intake import ChunkIntake
 from vodkit_upload.sessions import UploadSessions
 from vodkit_upload.settings import UploadSettings
+from vodkit_upload.sweeper import UploadSweeper
 
 NAME = "upload"
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: UploadSettings) -> web.Application:
@@ -27,15 +32,32 @@ def create_app(settings: UploadSettings) -> web.Application:
     with_resources(app, settings)
     app.cleanup_ctx.append(_wire)
     app.router.add_post("/api/videos/upload", upload_chunk)
+    app.router.add_get("/api/videos/{video_id}/upload", upload_state)
     return app
 
 
 async def _wire(app: web.Application) -> AsyncIterator[None]:
     storage, bus = app[STORAGE], app[BUS]
+    settings = app[SETTINGS]
     sessions = UploadSessions(app[METADATA].collection("upload_sessions"))
+    app[SESSIONS] = sessions
     app[INTAKE] = ChunkIntake(storage, sessions, bus)
     assembler = Assembler(storage, sessions, bus)
     await bus.subscribe(
         Subscription(NAME, ChunkReceived.TYPE, assembler.on_chunk_received, on_give_up=report_failure(bus, NAME))
     )
+    sweeper = UploadSweeper(sessions, storage, bus, settings.upload_expiry_s)
+    sweeping = asyncio.create_task(_every(settings.sweep_interval_s, sweeper.sweep), name="upload sweeper")
     yield
+    sweeping.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sweeping
+
+
+async def _every(interval_s: float, work: Callable[[], Awaitable[object]]) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await work()
+        except Exception:
+            log.exception("periodic work failed; trying again next time")

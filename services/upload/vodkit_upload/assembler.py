@@ -1,18 +1,23 @@
-"""Assembly: once every chunk is stored, concatenate them into the original and announce it.
+"""Assembly: once every chunk is stored, concatenate them into the original, check it, announce it.
 
-Safe to run more than once for a video (two last chunks arriving together, a redelivery):
-the original is rewritten with the same bytes and `video.assembled` carries a stable id, so
-consumers drop the duplicate. Chunks are deleted only after the event is published.
+Concatenation is server-side where the backend can (S3 `compose_object`). The original is then
+checked against what the client declared (size, and SHA-256 if it gave one): a mismatch fails the
+video with the reason. Safe to run more than once for a video (two last chunks arriving together,
+a redelivery): the original is rewritten with the same bytes and `video.assembled` carries a stable
+id. Chunks are deleted only after the event is published.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
-from vodkit_shared.bus import MessageBus
-from vodkit_shared.events import ChunkReceived, Envelope, VideoAssembled, stable_event_id
+from vodkit_shared.bus import MessageBus, PermanentError
+from vodkit_shared.events import ChunkReceived, Envelope, ProbeSummary, VideoAssembled, stable_event_id
 from vodkit_shared.storage import ObjectStorage
-from vodkit_upload.sessions import UploadSessions, chunk_key
+from vodkit_shared.tools import ToolFailed, run
+from vodkit_upload.sessions import UploadSession, UploadSessions, chunk_key, chunks_prefix
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +37,49 @@ class Assembler:
         session = await self._sessions.get(envelope.video_id)
         if session is None or session.assembled or not session.complete:
             return
+        key = source_key(session.video_id)
         chunks = [chunk_key(session.video_id, i) for i in range(session.total_chunks)]
-        size = await self._storage.compose(source_key(session.video_id), chunks)
-        assembled = VideoAssembled(source_key=source_key(session.video_id), size=size)
-        event_id = stable_event_id(VideoAssembled.TYPE, session.video_id)
-        await self._bus.publish(envelope.follow(assembled, event_id))
+        size = await self._storage.compose(key, chunks)
+        sha256 = await self._storage.sha256(key)
+        await self._check(session, size, sha256)
+        assembled = VideoAssembled(source_key=key, size=size, sha256=sha256, probe=await self._probe(key))
+        await self._bus.publish(envelope.follow(assembled, stable_event_id(VideoAssembled.TYPE, session.video_id)))
         await self._sessions.mark_assembled(session.video_id)
-        for key in chunks:
-            await self._storage.delete(key)
-        log.info("video assembled", extra={"videoId": session.video_id, "size": size})
+        await self._storage.delete_prefix(chunks_prefix(session.video_id))
+        log.info("video assembled", extra={"videoId": session.video_id, "size": size, "sha256": sha256})
+
+    async def _check(self, session: UploadSession, size: int, sha256: str) -> None:
+        problem = None
+        if session.declared_size is not None and size != session.declared_size:
+            problem = f"the upload holds {size} bytes, but {session.declared_size} were declared"
+        elif session.declared_sha256 is not None and sha256 != session.declared_sha256.lower():
+            problem = f"the upload's SHA-256 is {sha256}, but {session.declared_sha256} was declared"
+        if problem:
+            await self._storage.delete(source_key(session.video_id))  # the chunks stay until the sweeper
+            raise PermanentError(problem)
+
+    async def _probe(self, key: str) -> ProbeSummary | None:
+        location = await self._storage.readable_location(key)
+        try:
+            out = await run(
+                ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", location]
+            )
+        except ToolFailed:
+            return None  # not a media file: the transcoder says so, with its reason
+        return summarize(json.loads(out))
+
+
+def summarize(info: dict[str, Any]) -> ProbeSummary:
+    streams = info.get("streams", [])
+    video: dict[str, Any] = next((s for s in streams if s.get("codec_type") == "video"), {})
+    audio: dict[str, Any] = next((s for s in streams if s.get("codec_type") == "audio"), {})
+    fmt = info.get("format", {})
+    duration = fmt.get("duration")
+    return ProbeSummary(
+        container=str(fmt.get("format_name", "")),
+        duration_seconds=float(duration) if duration not in (None, "N/A") else None,
+        width=video.get("width"),
+        height=video.get("height"),
+        video_codec=video.get("codec_name"),
+        audio_codec=audio.get("codec_name"),
+    )

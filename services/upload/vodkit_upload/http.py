@@ -7,6 +7,7 @@ The chunk streams from the socket to a temporary file (never whole in memory), t
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -18,11 +19,12 @@ from pydantic.alias_generators import to_camel
 
 from vodkit_shared.service import ApiError, bearer_token
 from vodkit_shared.tokens import TokenError, Tokens, UploadGrant
-from vodkit_upload.intake import ChunkForm, ChunkIntake, ChunkRejected
-from vodkit_upload.sessions import TotalChunksChanged, UploadSession
+from vodkit_upload.intake import ChunkForm, ChunkIntake, ChunkRejected, SpooledChunk
+from vodkit_upload.sessions import TotalChunksChanged, UploadSession, UploadSessions
 from vodkit_upload.settings import UploadSettings
 
 INTAKE = web.AppKey("intake", ChunkIntake)
+SESSIONS = web.AppKey("sessions", UploadSessions)
 TOKENS = web.AppKey("tokens", Tokens)
 SETTINGS = web.AppKey("upload_settings", UploadSettings)
 _FIELD_LIMIT = 256
@@ -34,6 +36,7 @@ class _Fields(BaseModel):
     video_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     chunk_index: int = Field(ge=0)
     total_chunks: int = Field(ge=1)
+    checksum: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$", description="hex SHA-256 of the chunk")
 
 
 def _grant(request: web.Request) -> UploadGrant:
@@ -52,9 +55,9 @@ async def upload_chunk(request: web.Request) -> web.Response:
     os.close(fd)
     spooled = Path(name)
     try:
-        fields, size = await _read_form(request, spooled, settings.max_chunk_bytes)
+        fields, chunk = await _read_form(request, spooled, settings.max_chunk_bytes)
         form = _validate(fields, settings)
-        session = await request.app[INTAKE].take(grant, form, spooled, size)
+        session = await request.app[INTAKE].take(grant, form, chunk)
     except ChunkRejected as rejected:
         raise ApiError(rejected.status, rejected.code, rejected.message) from None
     except TotalChunksChanged as error:
@@ -68,27 +71,54 @@ def progress_body(session: UploadSession) -> dict[str, object]:
     return {"status": "success", "uploadedChunks": session.uploaded, "nextChunk": session.next_chunk}
 
 
-async def _read_form(request: web.Request, spool: Path, max_chunk: int) -> tuple[dict[str, str], int]:
+async def upload_state(request: web.Request) -> web.Response:
+    """Where an upload stands, so a client resumes from the server's state (upload or owner's user token)."""
+    video_id = request.match_info["video_id"]
+    token = bearer_token(request)
+    tokens = request.app[TOKENS]
+    session = await request.app[SESSIONS].get(video_id)
+    try:
+        allowed = tokens.verify_upload(token).video_id == video_id
+    except TokenError:
+        try:
+            allowed = session is not None and tokens.verify_user(token) == session.user_id
+        except TokenError as error:
+            raise ApiError(401, "unauthorized", f"invalid token: {error}") from None
+    if not allowed:
+        raise ApiError(403, "forbidden", "this token is not for this video's upload")
+    if session is None:
+        return web.json_response({"uploadedChunks": [], "nextChunk": 0, "totalChunks": None, "assembled": False})
+    return web.json_response(
+        {
+            "uploadedChunks": session.uploaded,
+            "nextChunk": session.next_chunk,
+            "totalChunks": session.total_chunks,
+            "assembled": session.assembled,
+        }
+    )
+
+
+async def _read_form(request: web.Request, spool: Path, max_chunk: int) -> tuple[dict[str, str], SpooledChunk]:
     fields: dict[str, str] = {}
-    size = -1
+    chunk: SpooledChunk | None = None
     try:
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
                 raise ApiError(400, "bad_request", "nested multipart is not accepted")
             if part.name == "chunk":
-                if size >= 0:
+                if chunk is not None:
                     raise ApiError(400, "bad_request", "more than one 'chunk' field")
-                size = await _spool(part, spool, max_chunk)
-            elif part.name in ("videoId", "chunkIndex", "totalChunks"):
+                chunk = await _spool(part, spool, max_chunk)
+            elif part.name in ("videoId", "chunkIndex", "totalChunks", "checksum"):
                 fields[part.name] = await _small_field(part)
             else:
                 await part.release()
     except (ValueError, AssertionError, HttpProcessingError) as error:  # aiohttp's words for a malformed body
         raise ApiError(400, "bad_request", f"malformed multipart body: {error}") from None
-    if size < 0:
+    if chunk is None:
         raise ApiError(400, "bad_request", "missing 'chunk' field")
-    return fields, size
+    return fields, chunk
 
 
 async def _small_field(part: BodyPartReader) -> str:
@@ -103,15 +133,21 @@ async def _small_field(part: BodyPartReader) -> str:
         raise ApiError(400, "bad_request", f"field {part.name!r} is not UTF-8 text") from None
 
 
-async def _spool(part: BodyPartReader, spool: Path, max_chunk: int) -> int:
-    size = 0
+async def _spool(part: BodyPartReader, spool: Path, max_chunk: int) -> SpooledChunk:
+    """Socket to a local file, hashing on the way; memory holds one read at a time."""
+    size, digest = 0, hashlib.sha256()
+
+    def keep(data: bytes) -> None:
+        out.write(data)
+        digest.update(data)
+
     with spool.open("wb") as out:
-        while chunk := await part.read_chunk(_READ):
-            size += len(chunk)
+        while data := await part.read_chunk(_READ):
+            size += len(data)
             if size > max_chunk:
                 raise ApiError(413, "too_large", f"chunk exceeds the limit of {max_chunk} bytes")
-            await asyncio.to_thread(out.write, chunk)
-    return size
+            await asyncio.to_thread(keep, data)
+    return SpooledChunk(spool, size, digest.hexdigest())
 
 
 def _validate(fields: dict[str, str], settings: UploadSettings) -> ChunkForm:
@@ -122,4 +158,4 @@ def _validate(fields: dict[str, str], settings: UploadSettings) -> ChunkForm:
         raise ApiError(400, "bad_request", problems) from None
     if parsed.total_chunks > settings.max_total_chunks:
         raise ApiError(400, "bad_request", f"totalChunks may be at most {settings.max_total_chunks}")
-    return ChunkForm(parsed.video_id, parsed.chunk_index, parsed.total_chunks)
+    return ChunkForm(parsed.video_id, parsed.chunk_index, parsed.total_chunks, parsed.checksum)

@@ -65,6 +65,9 @@ class FileStorage(ObjectStorage):
         finally:
             handle.close()
 
+    async def readable_location(self, key: str) -> str:
+        return str(self._path(key))
+
     async def size(self, key: str) -> int | None:
         path = self._path(key)
         return path.stat().st_size if await asyncio.to_thread(path.is_file) else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
@@ -54,6 +56,17 @@ class ObjectStorage(ABC):
     @abstractmethod
     async def compose(self, key: str, sources: list[str]) -> int:
         """Concatenate `sources` into `key`, server-side where the backend can; returns the size."""
+
+    @abstractmethod
+    async def readable_location(self, key: str) -> str:
+        """A path or short-lived URL from which ffmpeg/ffprobe can read the object."""
+
+    async def sha256(self, key: str) -> str:
+        """Hex SHA-256 of the object, read once in chunks (hashing off the event loop)."""
+        digest = hashlib.sha256()
+        async for chunk in self.stream(key):
+            await asyncio.to_thread(digest.update, chunk)
+        return digest.hexdigest()
 
     async def get_bytes(self, key: str) -> bytes:
         return b"".join([chunk async for chunk in self.stream(key)])

@@ -11,6 +11,7 @@ import asyncio
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,10 @@ class S3Storage(ObjectStorage):
         finally:
             response.close()
             response.release_conn()
+
+    async def readable_location(self, key: str) -> str:
+        url = await self._call(self._client.presigned_get_object, check_key(key), expires=timedelta(hours=1))
+        return str(url)
 
     async def size(self, key: str) -> int | None:
         try:
