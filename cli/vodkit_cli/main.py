@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--user", default="cli", help="user to upload as (a token is made for it)")
     send.add_argument("--token", default=None, help="a user token to use instead of --user")
     send.add_argument("--wait", action="store_true", help="wait for processing; print the playback URL")
+    send.add_argument("--resume", metavar="VIDEO_ID", default=None, help="finish an interrupted upload of FILE")
+    send.add_argument("--parallel", type=int, default=4, help="chunks in flight at once (default 4)")
     send.set_defaults(command=_upload)
     return parser
 
@@ -75,7 +77,7 @@ def _upload(args: argparse.Namespace) -> int:
         return 2
     token = args.token or Tokens(CommonSettings().resolved_auth_secret()).user_token(args.user)
     try:
-        asyncio.run(upload(args.url, token, args.file, args.wait))
+        asyncio.run(upload(args.url, token, args.file, args.wait, args.resume, max(1, args.parallel)))
     except (UploadFailed, OSError) as error:
         print(f"vodkit upload: {error}", file=sys.stderr)
         return 1

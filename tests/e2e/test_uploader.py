@@ -1,0 +1,76 @@
+"""`vodkit upload` as a user runs it: a fresh upload, and one resumed from the server's state."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Deployment
+from tests.e2e.pipeline import VODKIT, Client
+
+pytestmark = pytest.mark.e2e
+
+
+async def run_cli(deployment: Deployment, *args: str) -> tuple[str, str]:
+    process = await asyncio.create_subprocess_exec(
+        *VODKIT,
+        "upload",
+        *args,
+        "--url",
+        deployment.base_url,
+        env=deployment.env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 180)
+    assert process.returncode == 0, err.decode()[-2000:]
+    return out.decode(), err.decode()
+
+
+async def test_upload_wait_prints_the_video_id_then_the_playback_url(embedded: Deployment, clip: Path) -> None:
+    out, err = await run_cli(embedded, str(clip), "--wait", "--token", embedded.token("alice"))
+    video_id, url = out.split()
+    assert url.startswith(embedded.base_url + "/play/")
+    assert url.endswith("/master.m3u8")
+    assert "100.0%" in err  # the progress bar reached the end
+    status = await Client(embedded.base_url, embedded.token("alice")).wait_until_settled(video_id)
+    assert status["status"] == "completed"
+
+
+async def test_an_interrupted_upload_is_resumed_from_the_servers_state(embedded: Deployment, clip: Path) -> None:
+    alice = Client(embedded.base_url, embedded.token("alice"))
+    data = clip.read_bytes()
+    reply = await alice.call(
+        "POST",
+        "/api/videos",
+        alice.user_token,
+        json={"filename": clip.name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()},
+    )
+    created = reply.body
+    size = int(created["chunkSize"])
+    total = math.ceil(len(data) / size)
+    for index in (0, 2):  # the first attempt got this far, out of order, then the laptop closed
+        await alice.send_chunk(
+            created["uploadToken"], created["videoId"], index, total, data[index * size : (index + 1) * size]
+        )
+
+    out, err = await run_cli(embedded, str(clip), "--resume", created["videoId"], "--wait", "--token", alice.user_token)
+
+    assert out.split()[0] == created["videoId"]
+    assert f"resuming: 2 of {total} chunks already stored" in err
+    assert (await alice.wait_until_settled(created["videoId"]))["status"] == "completed"
+
+
+def test_the_cli_explains_a_missing_file(tmp_path: Path) -> None:
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "-m", "vodkit_cli.main", "upload", str(tmp_path / "nope.mp4")], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "no such file" in result.stderr
