@@ -9,7 +9,7 @@ PROJECTS := shared services/upload services/transcoder services/packager service
 CODE     := shared services cli
 WEB      := services/gateway/web
 
-.PHONY: setup run test test-unit test-contract test-e2e test-browser lint format clean bench-media
+.PHONY: setup run test test-unit test-contract test-e2e test-slow test-browser lint format clean bench-media
 
 setup: $(VENV)/.installed $(WEB)/node_modules/.installed
 	@scripts/ensure-ffmpeg
@@ -44,6 +44,10 @@ test-contract: setup
 test-e2e: setup
 	@scripts/ensure-rabbitmq
 	VODKIT_REQUIRE_SERVERS=1 $(BIN)/pytest -m e2e
+
+test-slow: setup
+	@scripts/ensure-rabbitmq
+	VODKIT_REQUIRE_SERVERS=1 $(BIN)/pytest -m slow --timeout 7200
 
 test-browser: setup
 	@scripts/ensure-rabbitmq

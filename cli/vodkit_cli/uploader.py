@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import math
 import os
 import sys
@@ -71,7 +72,8 @@ class Api:
             ("checksum", hashlib.sha256(data).hexdigest()),
         ):
             form.add_field(name, value)
-        form.add_field("chunk", data, filename="chunk", content_type="application/octet-stream")
+        # BytesIO, not bytes: aiohttp writes it in pieces instead of holding up the event loop
+        form.add_field("chunk", io.BytesIO(data), filename="chunk", content_type="application/octet-stream")
         await self.call("POST", "/api/videos/upload", data=form, headers={"Authorization": f"Bearer {grant.token}"})
 
     async def call(self, method: str, path: str, **kwargs: Any) -> Any:

@@ -24,6 +24,7 @@ class Deployment:
     env: dict[str, str]
     logs: list[Path]
     ports: dict[str, int] = field(default_factory=dict)
+    pid: int | None = None  # of `vodkit up`, whose memory the large-upload test watches
 
     def token(self, user: str) -> str:
         return user_token(self.env, user)
@@ -69,12 +70,14 @@ def _embedded(tmp_path_factory: pytest.TempPathFactory, name: str, **settings: s
     """`vodkit up` as a subprocess, with a fresh data dir."""
     root = tmp_path_factory.mktemp(name)
     port = free_port()
-    env = service_env(data_dir=str(root / "data"), x264_preset="veryfast", chunk_size=str(256 * 1024), **settings)
+    env = service_env(
+        **{"data_dir": str(root / "data"), "x264_preset": "veryfast", "chunk_size": str(256 * 1024), **settings}
+    )
     log = root / "vodkit-up.log"
     process = _start([*VODKIT, "up", "--port", str(port)], env, log)
     try:
         _wait_healthy(f"http://127.0.0.1:{port}/readyz", [process], [log])
-        yield Deployment(f"http://127.0.0.1:{port}", env, [log])
+        yield Deployment(f"http://127.0.0.1:{port}", env, [log], pid=process.pid)
     finally:
         _stop([process])
 
@@ -82,6 +85,12 @@ def _embedded(tmp_path_factory: pytest.TempPathFactory, name: str, **settings: s
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     yield from _embedded(tmp_path_factory, "embedded")
+
+
+@pytest.fixture(scope="module")
+def embedded_big_chunks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """The same, suggesting 16 MiB chunks (the default is 8 MiB; the other tests use 256 KiB)."""
+    yield from _embedded(tmp_path_factory, "embedded-big", chunk_size=str(16 * 1024**2))
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import math
 import os
@@ -55,7 +56,7 @@ class Client:
         fields = {"videoId": video_id, "chunkIndex": str(index), "totalChunks": str(total), **overrides}
         for name, value in fields.items():
             form.add_field(name, value)
-        form.add_field("chunk", data, filename="chunk.bin", content_type="application/octet-stream")
+        form.add_field("chunk", io.BytesIO(data), filename="chunk.bin", content_type="application/octet-stream")
         return await self.call("POST", "/api/videos/upload", upload_token, data=form)
 
     async def upload(self, clip: Path) -> str:
