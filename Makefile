@@ -9,7 +9,7 @@ PROJECTS := shared services/upload services/transcoder services/packager service
 CODE     := shared services cli
 WEB      := services/gateway/web
 
-.PHONY: setup run test test-unit test-contract test-e2e test-slow test-browser lint format clean bench-media
+.PHONY: setup run test test-unit test-contract test-e2e test-slow test-browser lint format clean bench-media bench-upload
 
 setup: $(VENV)/.installed $(WEB)/node_modules/.installed
 	@scripts/ensure-ffmpeg
@@ -65,6 +65,9 @@ format: setup
 
 bench-media: setup
 	$(BIN)/python bench/media.py $(BENCH_ARGS)
+
+bench-upload: setup
+	$(BIN)/python bench/upload.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(WEB)/node_modules data build .mypy_cache .ruff_cache .pytest_cache

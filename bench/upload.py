@@ -1,0 +1,159 @@
+"""`make bench-upload`: vodkit's chunk API against the limit of this machine, in one run.
+
+(limit) curl uploading the file into a minimal streaming sink (aiohttp, socket → file), the most any
+        HTTP upload path here can do. `curl --data-binary @file` reads the file into memory and refuses
+        1 GiB ("out of memory"), so the limit uses `curl -X POST -T file`: the same bytes, streamed;
+(chunk) the same file through vodkit's chunk API (`vodkit up`, gateway → upload service → file
+        storage), 8 MiB chunks with SHA-256 checksums, 4 in flight, timed until every chunk is
+        accepted, and separately until the original is assembled and verified.
+Not measured yet: vodkit's tus endpoint and @tus/server (issue 4: the tus front door is not built).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+MiB = 1024**2
+
+
+async def sink_server(directory: Path) -> tuple[web.AppRunner, int]:
+    async def receive(request: web.Request) -> web.Response:
+        with (directory / "sink.bin").open("wb") as out:
+            async for block in request.content.iter_chunked(256 * 1024):
+                await asyncio.to_thread(out.write, block)
+        return web.Response(text="ok")
+
+    app = web.Application(client_max_size=0)
+    app.router.add_post("/sink", receive)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
+async def limit(path: Path, work: Path) -> float:
+    runner, port = await sink_server(work)
+    try:
+        started = time.perf_counter()
+        process = await asyncio.create_subprocess_exec(
+            "curl", "-sS", "-o", "/dev/null", "-X", "POST", "-T", str(path), "-H", "Content-Type: application/octet-stream",
+            f"http://127.0.0.1:{port}/sink")
+        assert await process.wait() == 0
+        return time.perf_counter() - started
+    finally:
+        await runner.cleanup()
+
+
+def start_vodkit(work: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
+    port = 18000 + os.getpid() % 1000
+    env = {**os.environ, "VODKIT_DATA_DIR": str(work / "data")}
+    process = subprocess.Popen([sys.executable, "-m", "vodkit_cli.main", "up", "--port", str(port)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=(work / "vodkit.log").open("wb"))
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    return process, f"http://127.0.0.1:{port}", env
+
+
+async def chunk_api(path: Path, base: str, user_token: str, sha256: str) -> tuple[float, float]:
+    size = path.stat().st_size
+    auth = {"Authorization": f"Bearer {user_token}"}
+    async with aiohttp.ClientSession(base) as http:
+        async with http.post("/api/videos", json={"filename": "bench.bin", "size": size, "sha256": sha256},
+                             headers=auth) as response:
+            created = await response.json()
+        chunk, video_id = created["chunkSize"], created["videoId"]
+        total = -(-size // chunk)
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for index in range(total):
+            queue.put_nowait(index)
+        fd = os.open(path, os.O_RDONLY)
+
+        async def sender() -> None:
+            while not queue.empty():
+                index = queue.get_nowait()
+                data = await asyncio.to_thread(os.pread, fd, chunk, index * chunk)
+                form = aiohttp.FormData()
+                for name, value in (("videoId", video_id), ("chunkIndex", str(index)), ("totalChunks", str(total)),
+                                    ("checksum", hashlib.sha256(data).hexdigest())):
+                    form.add_field(name, value)
+                form.add_field("chunk", io.BytesIO(data), filename="c", content_type="application/octet-stream")
+                async with http.post("/api/videos/upload", data=form,
+                                     headers={"Authorization": f"Bearer {created['uploadToken']}"}) as response:
+                    assert response.status == 200, await response.text()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(sender() for _ in range(4)))
+        uploaded = time.perf_counter() - started
+        os.close(fd)
+        while True:  # assembled and verified: the status leaves `uploading`
+            async with http.get(f"/api/videos/{video_id}/status", headers=auth) as response:
+                if (await response.json())["status"] != "uploading":
+                    return uploaded, time.perf_counter() - started
+            await asyncio.sleep(0.05)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mib", type=int, default=1024)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", type=Path, default=Path("build/bench/upload.json"))
+    args = parser.parse_args()
+    results: dict[str, list[float]] = {"limit": [], "chunk": [], "chunk+assembly": []}
+    with tempfile.TemporaryDirectory(prefix="vodkit-bench-upload-") as tmp:
+        work = Path(tmp)
+        path = work / "file.bin"
+        with path.open("wb") as out:
+            for _ in range(args.mib):
+                out.write(os.urandom(MiB))
+        sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        process, base, env = start_vodkit(work)
+        try:
+            token = subprocess.run([sys.executable, "-m", "vodkit_cli.main", "token", "--user", "bench"], env=env,
+                                   check=True, capture_output=True, text=True).stdout.strip()
+            for round_ in range(args.repeat):
+                results["limit"].append(asyncio.run(limit(path, work)))
+                uploaded, assembled = asyncio.run(chunk_api(path, base, token, sha256))
+                results["chunk"].append(uploaded)
+                results["chunk+assembly"].append(assembled)
+                print(f"round {round_ + 1}: limit {results['limit'][-1]:.2f}s, chunk API {uploaded:.2f}s "
+                      f"(assembled and verified at {assembled:.2f}s)", file=sys.stderr)
+        finally:
+            process.terminate()
+            process.wait(10)
+    median = {name: statistics.median(times) for name, times in results.items()}
+    rate = {name: args.mib / seconds for name, seconds in median.items()}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"mib": args.mib, "runs": results, "median_s": median, "MiB_per_s": rate},
+                                    indent=2))
+    print(f"""
+| path ({args.mib} MiB, median of {args.repeat}) | time | throughput |
+|---|---|---|
+| limit: curl -X POST -T file → minimal streaming sink | {median['limit']:.2f} s | {rate['limit']:.0f} MiB/s |
+| vodkit chunk API, every chunk accepted | {median['chunk']:.2f} s | {rate['chunk']:.0f} MiB/s |
+| vodkit chunk API, assembled and SHA-256 verified | {median['chunk+assembly']:.2f} s | {rate['chunk+assembly']:.0f} MiB/s |
+
+chunk API / limit = {rate['chunk'] / rate['limit']:.0%} (target ≥ 50 %)""")
+
+
+if __name__ == "__main__":
+    main()
