@@ -55,13 +55,13 @@ test-browser: setup
 	VODKIT_REQUIRE_SERVERS=1 $(BIN)/pytest -m browser
 
 lint: setup
-	$(BIN)/ruff check $(CODE) tests
-	$(BIN)/ruff format --check $(CODE) tests
+	$(BIN)/ruff check $(CODE) tests bench
+	$(BIN)/ruff format --check $(CODE) tests bench
 	$(BIN)/mypy $(CODE)
 
 format: setup
-	$(BIN)/ruff check --fix $(CODE) tests
-	$(BIN)/ruff format $(CODE) tests
+	$(BIN)/ruff check --fix $(CODE) tests bench
+	$(BIN)/ruff format $(CODE) tests bench
 
 bench-media: setup
 	$(BIN)/python bench/media.py $(BENCH_ARGS)

@@ -41,11 +41,39 @@ def make_source(path: Path, seconds: int) -> None:
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y",
-                    "-f", "lavfi", "-i", "mandelbrot=size=1920x1080:rate=30:maxiter=200",
-                    "-f", "lavfi", "-i", "sine=frequency=330", "-t", str(seconds),
-                    "-vf", "noise=alls=10:allf=t+u,format=yuv420p", "-c:v", "libx264", "-preset", "veryfast",
-                    "-crf", "16", "-c:a", "aac", "-b:a", "192k", str(path)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "mandelbrot=size=1920x1080:rate=30:maxiter=200",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=330",
+            "-t",
+            str(seconds),
+            "-vf",
+            "noise=alls=10:allf=t+u,format=yuv420p",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "16",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "192k",
+            str(path),
+        ],
+        check=True,
+    )
 
 
 def ffmpeg(*args: str) -> None:
@@ -55,27 +83,102 @@ def ffmpeg(*args: str) -> None:
 def seed_naive(source: Path, out: Path) -> None:
     """The seed's four commands, as written (only file names differ)."""
     for name, size in SEED_RUNGS:
-        ffmpeg("-i", str(source), "-c:v", "libx264", "-crf", "23", "-preset", "medium", "-c:a", "aac",
-               "-b:a", "128k", "-vf", f"scale={size}", str(out / f"output_{name}.mp4"))
-    ffmpeg("-i", str(source), "-c:v", "libx264", "-crf", "23", "-preset", "medium", "-c:a", "aac", "-b:a", "128k",
-           "-f", "hls", "-hls_time", "10", "-hls_list_size", "0",
-           "-hls_segment_filename", str(out / "output_%03d.ts"), str(out / "output.m3u8"))
+        ffmpeg(
+            "-i",
+            str(source),
+            "-c:v",
+            "libx264",
+            "-crf",
+            "23",
+            "-preset",
+            "medium",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+            "-vf",
+            f"scale={size}",
+            str(out / f"output_{name}.mp4"),
+        )
+    ffmpeg(
+        "-i",
+        str(source),
+        "-c:v",
+        "libx264",
+        "-crf",
+        "23",
+        "-preset",
+        "medium",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-f",
+        "hls",
+        "-hls_time",
+        "10",
+        "-hls_list_size",
+        "0",
+        "-hls_segment_filename",
+        str(out / "output_%03d.ts"),
+        str(out / "output.m3u8"),
+    )
 
 
 def split_ladder(source: Path, out: Path) -> None:
     """One decode, three encodes, HLS written directly: the best a hand-written command does."""
     rungs = [(1920, 1080, 8000), (1280, 720, 5000), (854, 480, 2500)]
-    graph = "[0:v]split=3" + "".join(f"[v{i}]" for i in range(3)) + ";" + ";".join(
-        f"[v{i}]scale={w}:{h},format=yuv420p[o{i}]" for i, (w, h, _) in enumerate(rungs))
+    graph = (
+        "[0:v]split=3"
+        + "".join(f"[v{i}]" for i in range(3))
+        + ";"
+        + ";".join(f"[v{i}]scale={w}:{h},format=yuv420p[o{i}]" for i, (w, h, _) in enumerate(rungs))
+    )
     args = ["-i", str(source), "-filter_complex", graph]
     for i, (_, _, kbps) in enumerate(rungs):
-        args += ["-map", f"[o{i}]", "-map", "0:a:0", f"-c:v:{i}", "libx264", f"-maxrate:v:{i}", f"{kbps}k",
-                 f"-bufsize:v:{i}", f"{2 * kbps}k"]
-    args += ["-preset", "medium", "-crf", "23", "-profile:v", "high", "-force_key_frames", "expr:gte(t,n_forced*6)",
-             "-fpsmax", "60", "-c:a", "aac", "-b:a", "128k", "-ac", "2",
-             "-f", "hls", "-hls_time", "6", "-hls_playlist_type", "vod", "-master_pl_name", "master.m3u8",
-             "-var_stream_map", "v:0,a:0 v:1,a:1 v:2,a:2",
-             "-hls_segment_filename", str(out / "%v/seg_%05d.ts"), str(out / "%v/playlist.m3u8")]
+        args += [
+            "-map",
+            f"[o{i}]",
+            "-map",
+            "0:a:0",
+            f"-c:v:{i}",
+            "libx264",
+            f"-maxrate:v:{i}",
+            f"{kbps}k",
+            f"-bufsize:v:{i}",
+            f"{2 * kbps}k",
+        ]
+    args += [
+        "-preset",
+        "medium",
+        "-crf",
+        "23",
+        "-profile:v",
+        "high",
+        "-force_key_frames",
+        "expr:gte(t,n_forced*6)",
+        "-fpsmax",
+        "60",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-ac",
+        "2",
+        "-f",
+        "hls",
+        "-hls_time",
+        "6",
+        "-hls_playlist_type",
+        "vod",
+        "-master_pl_name",
+        "master.m3u8",
+        "-var_stream_map",
+        "v:0,a:0 v:1,a:1 v:2,a:2",
+        "-hls_segment_filename",
+        str(out / "%v/seg_%05d.ts"),
+        str(out / "%v/playlist.m3u8"),
+    ]
     ffmpeg(*args)
 
 
@@ -86,7 +189,7 @@ async def vodkit(source: Path, out: Path) -> dict[str, float]:
     storage = await open_storage(f"file://{(out / 'data' / 'objects').resolve()}")
     await storage.put_file("originals/bench/source", source)
     bus = MemoryBus(f"bench-{out.name}")
-    done, measured = asyncio.Event(), set()
+    done, quality_done, measured = asyncio.Event(), asyncio.Event(), set()
     marks: dict[str, float] = {}
 
     async def on_done(envelope: Envelope) -> None:
@@ -97,6 +200,7 @@ async def vodkit(source: Path, out: Path) -> dict[str, float]:
         measured.add(envelope.payload(RenditionMeasured).rung)
         if len(measured) == 3:
             marks["quality measured"] = time.perf_counter()
+            quality_done.set()
 
     await bus.subscribe(Subscription("bench", PackageDone.TYPE, on_done))
     await bus.subscribe(Subscription("bench", RenditionMeasured.TYPE, on_measured))
@@ -105,10 +209,10 @@ async def vodkit(source: Path, out: Path) -> dict[str, float]:
         await runner.setup()
     try:
         started = time.perf_counter()
-        await bus.publish(Envelope.wrap(VideoAssembled(source_key="originals/bench/source", size=1), video_id="bench"))
+        assembled = VideoAssembled(source_key="originals/bench/source", size=1)
+        await bus.publish(Envelope.wrap(assembled, video_id="bench"))
         await asyncio.wait_for(done.wait(), 3600)
-        while "quality measured" not in marks:
-            await asyncio.sleep(0.1)
+        await asyncio.wait_for(quality_done.wait(), 3600)
     finally:
         for runner in runners:
             await runner.cleanup()
@@ -144,14 +248,22 @@ def main() -> None:
             marks = asyncio.run(vodkit(source, base / "c"))
             results["c"].append(marks["package.done"])
             results["c quality"].append(marks["quality measured"])
-            print(f"round {round_ + 1}: a={results['a'][-1]:.1f}s b={results['b'][-1]:.1f}s "
-                  f"c={results['c'][-1]:.1f}s (quality measured at {marks['quality measured']:.1f}s; "
-                  f"run {time.perf_counter() - started:.1f}s)", file=sys.stderr)
+            print(
+                f"round {round_ + 1}: a={results['a'][-1]:.1f}s b={results['b'][-1]:.1f}s "
+                f"c={results['c'][-1]:.1f}s (quality measured at {marks['quality measured']:.1f}s; "
+                f"run {time.perf_counter() - started:.1f}s)",
+                file=sys.stderr,
+            )
             shutil.rmtree(base)
     a, b, c = (statistics.median(results[k]) for k in ("a", "b", "c"))
-    report = {"source": str(source), "seconds": args.seconds, "repeat": args.repeat, "runs": results,
-              "median": {"a": a, "b": b, "c": c, "c quality": statistics.median(results["c quality"])},
-              "ratios": {"c/a": c / a, "c/b": c / b, "b/a": b / a}}
+    report = {
+        "source": str(source),
+        "seconds": args.seconds,
+        "repeat": args.repeat,
+        "runs": results,
+        "median": {"a": a, "b": b, "c": c, "c quality": statistics.median(results["c quality"])},
+        "ratios": {"c/a": c / a, "c/b": c / b, "b/a": b / a},
+    }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))
     print(f"""
@@ -162,7 +274,7 @@ def main() -> None:
 | (c) vodkit, video.assembled → package.done | {c:.1f} s |
 
 c/a = {c / a:.2f} (target ≤ 0.60) · c/b = {c / b:.2f} (target ≤ 1.10) · a/b = {a / b:.2f}
-SSIM/PSNR of all rungs known {report['median']['c quality']:.1f} s after video.assembled (off the critical path)""")
+SSIM/PSNR of all rungs known {report["median"]["c quality"]:.1f} s after video.assembled (off the critical path)""")
 
 
 if __name__ == "__main__":

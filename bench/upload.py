@@ -52,8 +52,18 @@ async def limit(path: Path, work: Path) -> float:
     try:
         started = time.perf_counter()
         process = await asyncio.create_subprocess_exec(
-            "curl", "-sS", "-o", "/dev/null", "-X", "POST", "-T", str(path), "-H", "Content-Type: application/octet-stream",
-            f"http://127.0.0.1:{port}/sink")
+            "curl",
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-X",
+            "POST",
+            "-T",
+            str(path),
+            "-H",
+            "Content-Type: application/octet-stream",
+            f"http://127.0.0.1:{port}/sink",
+        )
         assert await process.wait() == 0
         return time.perf_counter() - started
     finally:
@@ -63,8 +73,12 @@ async def limit(path: Path, work: Path) -> float:
 def start_vodkit(work: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
     port = 18000 + os.getpid() % 1000
     env = {**os.environ, "VODKIT_DATA_DIR": str(work / "data")}
-    process = subprocess.Popen([sys.executable, "-m", "vodkit_cli.main", "up", "--port", str(port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=(work / "vodkit.log").open("wb"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vodkit_cli.main", "up", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(work / "vodkit.log").open("wb"),
+    )
     for _ in range(100):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
@@ -75,11 +89,12 @@ def start_vodkit(work: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, st
 
 
 async def chunk_api(path: Path, base: str, user_token: str, sha256: str) -> tuple[float, float]:
-    size = path.stat().st_size
+    size = (await asyncio.to_thread(path.stat)).st_size
     auth = {"Authorization": f"Bearer {user_token}"}
     async with aiohttp.ClientSession(base) as http:
-        async with http.post("/api/videos", json={"filename": "bench.bin", "size": size, "sha256": sha256},
-                             headers=auth) as response:
+        async with http.post(
+            "/api/videos", json={"filename": "bench.bin", "size": size, "sha256": sha256}, headers=auth
+        ) as response:
             created = await response.json()
         chunk, video_id = created["chunkSize"], created["videoId"]
         total = -(-size // chunk)
@@ -93,12 +108,17 @@ async def chunk_api(path: Path, base: str, user_token: str, sha256: str) -> tupl
                 index = queue.get_nowait()
                 data = await asyncio.to_thread(os.pread, fd, chunk, index * chunk)
                 form = aiohttp.FormData()
-                for name, value in (("videoId", video_id), ("chunkIndex", str(index)), ("totalChunks", str(total)),
-                                    ("checksum", hashlib.sha256(data).hexdigest())):
+                for name, value in (
+                    ("videoId", video_id),
+                    ("chunkIndex", str(index)),
+                    ("totalChunks", str(total)),
+                    ("checksum", hashlib.sha256(data).hexdigest()),
+                ):
                     form.add_field(name, value)
                 form.add_field("chunk", io.BytesIO(data), filename="c", content_type="application/octet-stream")
-                async with http.post("/api/videos/upload", data=form,
-                                     headers={"Authorization": f"Bearer {created['uploadToken']}"}) as response:
+                async with http.post(
+                    "/api/videos/upload", data=form, headers={"Authorization": f"Bearer {created['uploadToken']}"}
+                ) as response:
                     assert response.status == 200, await response.text()
 
         started = time.perf_counter()
@@ -128,31 +148,41 @@ def main() -> None:
         sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
         process, base, env = start_vodkit(work)
         try:
-            token = subprocess.run([sys.executable, "-m", "vodkit_cli.main", "token", "--user", "bench"], env=env,
-                                   check=True, capture_output=True, text=True).stdout.strip()
+            token = subprocess.run(
+                [sys.executable, "-m", "vodkit_cli.main", "token", "--user", "bench"],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
             for round_ in range(args.repeat):
                 results["limit"].append(asyncio.run(limit(path, work)))
                 uploaded, assembled = asyncio.run(chunk_api(path, base, token, sha256))
                 results["chunk"].append(uploaded)
                 results["chunk+assembly"].append(assembled)
-                print(f"round {round_ + 1}: limit {results['limit'][-1]:.2f}s, chunk API {uploaded:.2f}s "
-                      f"(assembled and verified at {assembled:.2f}s)", file=sys.stderr)
+                print(
+                    f"round {round_ + 1}: limit {results['limit'][-1]:.2f}s, chunk API {uploaded:.2f}s "
+                    f"(assembled and verified at {assembled:.2f}s)",
+                    file=sys.stderr,
+                )
         finally:
             process.terminate()
             process.wait(10)
     median = {name: statistics.median(times) for name, times in results.items()}
     rate = {name: args.mib / seconds for name, seconds in median.items()}
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"mib": args.mib, "runs": results, "median_s": median, "MiB_per_s": rate},
-                                    indent=2))
-    print(f"""
-| path ({args.mib} MiB, median of {args.repeat}) | time | throughput |
-|---|---|---|
-| limit: curl -X POST -T file → minimal streaming sink | {median['limit']:.2f} s | {rate['limit']:.0f} MiB/s |
-| vodkit chunk API, every chunk accepted | {median['chunk']:.2f} s | {rate['chunk']:.0f} MiB/s |
-| vodkit chunk API, assembled and SHA-256 verified | {median['chunk+assembly']:.2f} s | {rate['chunk+assembly']:.0f} MiB/s |
-
-chunk API / limit = {rate['chunk'] / rate['limit']:.0%} (target ≥ 50 %)""")
+    args.json.write_text(
+        json.dumps({"mib": args.mib, "runs": results, "median_s": median, "MiB_per_s": rate}, indent=2)
+    )
+    rows = [
+        ("limit: curl -X POST -T file → minimal streaming sink", "limit"),
+        ("vodkit chunk API, every chunk accepted", "chunk"),
+        ("vodkit chunk API, assembled and SHA-256 verified", "chunk+assembly"),
+    ]
+    print(f"\n| path ({args.mib} MiB, median of {args.repeat}) | time | throughput |\n|---|---|---|")
+    for label, key in rows:
+        print(f"| {label} | {median[key]:.2f} s | {rate[key]:.0f} MiB/s |")
+    print(f"\nchunk API / limit = {rate['chunk'] / rate['limit']:.0%} (target ≥ 50 %)")
 
 
 if __name__ == "__main__":
