@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
+from vodkit_gateway import tus
 from vodkit_gateway.api import SETTINGS, create_video, renew_upload_token, video_details, video_status
 from vodkit_gateway.auth import TOKENS, VIDEOS
 from vodkit_gateway.playback import serve_hls
@@ -35,6 +36,8 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.router.add_get("/api/videos/{video_id}/status", video_status)
     app.router.add_get("/api/videos/{video_id}", video_details)
     app.router.add_get("/play/{token}/{path:.+}", serve_hls)
+    app.middlewares.append(tus.tus_headers)  # inside json_errors, so its 412 is rendered too
+    tus.add_routes(app)
     return app
 
 

@@ -6,7 +6,9 @@ import aiohttp
 from aiohttp import web
 
 from vodkit_gateway.api import SETTINGS
-from vodkit_shared.service import ApiError
+from vodkit_gateway.auth import TOKENS, owned_video
+from vodkit_shared.service import ApiError, bearer_token
+from vodkit_shared.tokens import TokenError
 
 CLIENT = web.AppKey("upload_client", aiohttp.ClientSession)
 _FORWARDED = ("Authorization", "Content-Type", "Content-Length")
@@ -18,17 +20,43 @@ async def forward_upload(request: web.Request) -> web.Response:
 
 
 async def forward_upload_state(request: web.Request) -> web.Response:
-    return await _forward(request, f"/api/videos/{request.match_info['video_id']}/upload")
+    """With an upload token, the upload service checks it; with the owner's user token, the gateway does."""
+    path = f"/api/videos/{request.match_info['video_id']}/upload"
+    try:
+        request.app[TOKENS].verify_user(bearer_token(request))
+    except TokenError:
+        return await forward(request, path)
+    video = await owned_video(request)
+    token, _ = request.app[TOKENS].upload_token(video.video_id, video.owner, video.size, video.sha256)
+    return await forward(request, path, token=token)
 
 
-async def _forward(request: web.Request, path: str, data: object = None) -> web.Response:
+async def forward(
+    request: web.Request,
+    path: str,
+    *,
+    data: object = None,
+    token: str | None = None,
+    pass_headers: tuple[str, ...] = (),
+    return_headers: tuple[str, ...] = (),
+) -> web.Response:
+    """Send the request on to the upload service (with `token` instead of the caller's, if given)."""
     url = request.app[SETTINGS].upload_url.rstrip("/") + path
-    headers = {name: request.headers[name] for name in _FORWARDED if name in request.headers}
+    names = _FORWARDED + pass_headers
+    headers = {name: request.headers[name] for name in names if name in request.headers}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
     try:
         async with request.app[CLIENT].request(request.method, url, data=data, headers=headers) as upstream:
             body = await upstream.read()
-            return web.Response(
-                body=body, status=upstream.status, content_type=upstream.content_type or "application/json"
-            )
+            kept = {name: upstream.headers[name] for name in return_headers if name in upstream.headers}
+            response = web.Response(body=body or None, status=upstream.status, headers=kept)
+            if body:
+                response.content_type = upstream.content_type or "application/json"
+            return response
     except aiohttp.ClientError as error:
         raise ApiError(503, "upload_unavailable", f"the upload service cannot be reached: {error}") from None
+
+
+async def _forward(request: web.Request, path: str, data: object = None) -> web.Response:
+    return await forward(request, path, data=data)

@@ -14,6 +14,7 @@ from vodkit_shared.events import ChunkReceived
 from vodkit_shared.failures import report_failure
 from vodkit_shared.service import BUS, METADATA, STORAGE, service_app, with_resources
 from vodkit_shared.tokens import Tokens
+from vodkit_upload import tus
 from vodkit_upload.assembler import Assembler
 from vodkit_upload.http import INTAKE, SESSIONS, SETTINGS, TOKENS, upload_chunk, upload_state
 from vodkit_upload.intake import ChunkIntake
@@ -33,6 +34,7 @@ def create_app(settings: UploadSettings) -> web.Application:
     app.cleanup_ctx.append(_wire)
     app.router.add_post("/api/videos/upload", upload_chunk)
     app.router.add_get("/api/videos/{video_id}/upload", upload_state)
+    tus.add_routes(app)
     return app
 
 

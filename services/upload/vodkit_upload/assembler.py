@@ -38,7 +38,7 @@ class Assembler:
         if session is None or session.assembled or not session.complete:
             return
         key = source_key(session.video_id)
-        chunks = [chunk_key(session.video_id, i) for i in range(session.total_chunks)]
+        chunks = [session.chunks[str(i)].key or chunk_key(session.video_id, i) for i in session.uploaded]
         size = await self._storage.compose(key, chunks)
         sha256 = await self._storage.sha256(key)
         await self._check(session, size, sha256)

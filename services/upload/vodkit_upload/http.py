@@ -72,20 +72,13 @@ def progress_body(session: UploadSession) -> dict[str, object]:
 
 
 async def upload_state(request: web.Request) -> web.Response:
-    """Where an upload stands, so a client resumes from the server's state (upload or owner's user token)."""
+    """Where an upload stands, so a client resumes from the server's state.
+
+    Upload tokens only: the gateway checks an owner's user token and sends one on."""
     video_id = request.match_info["video_id"]
-    token = bearer_token(request)
-    tokens = request.app[TOKENS]
-    session = await request.app[SESSIONS].get(video_id)
-    try:
-        allowed = tokens.verify_upload(token).video_id == video_id
-    except TokenError:
-        try:
-            allowed = session is not None and tokens.verify_user(token) == session.user_id
-        except TokenError as error:
-            raise ApiError(401, "unauthorized", f"invalid token: {error}") from None
-    if not allowed:
+    if _grant(request).video_id != video_id:
         raise ApiError(403, "forbidden", "this token is not for this video's upload")
+    session = await request.app[SESSIONS].get(video_id)
     if session is None:
         return web.json_response({"uploadedChunks": [], "nextChunk": 0, "totalChunks": None, "assembled": False})
     return web.json_response(

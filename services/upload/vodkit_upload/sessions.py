@@ -6,6 +6,7 @@ so any number of upload replicas can take one video's chunks in any order, in pa
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -18,6 +19,7 @@ from vodkit_shared.tokens import UploadGrant
 class StoredChunk(BaseModel):
     size: int
     sha256: str
+    key: str | None = None  # where a tus part lives (chunks live at chunk_key(video, index))
 
 
 class UploadSession(BaseModel):
@@ -26,9 +28,12 @@ class UploadSession(BaseModel):
     total_chunks: int
     declared_size: int | None = None
     declared_sha256: str | None = None
-    chunks: dict[str, StoredChunk] = Field(default_factory=dict, description="chunk index → what was stored")
+    chunks: dict[str, StoredChunk] = Field(
+        default_factory=dict, description="chunk index (for tus: the part's byte offset) → what was stored"
+    )
     assembled: bool = False
     updated_at: float = 0.0
+    tus: bool = False  # a tus upload: parts keyed by offset, complete when the declared length is in
 
     @property
     def uploaded(self) -> list[int]:
@@ -41,7 +46,14 @@ class UploadSession(BaseModel):
 
     @property
     def complete(self) -> bool:
+        if self.tus:
+            return self.declared_size is not None and self.offset == self.declared_size
         return len(self.chunks) == self.total_chunks
+
+    @property
+    def offset(self) -> int:
+        """Bytes stored (for tus: the next byte expected)."""
+        return sum(chunk.size for chunk in self.chunks.values())
 
     def bytes_with(self, index: int, size: int) -> int:
         """Bytes stored once chunk `index` (re-sent or new) holds `size` bytes."""
@@ -56,6 +68,11 @@ def chunk_key(video_id: str, index: int) -> str:
     return f"uploads/{video_id}/chunks/{index:06d}"
 
 
+def part_key(video_id: str, offset: int, nonce: str) -> str:
+    """A tus part's own key: two racing PATCHes at one offset never write the same object."""
+    return f"uploads/{video_id}/parts/{offset:016d}-{nonce}"
+
+
 def chunks_prefix(video_id: str) -> str:
     return f"uploads/{video_id}/"
 
@@ -68,6 +85,36 @@ class UploadSessions:
     async def get(self, video_id: str) -> UploadSession | None:
         doc = await self._c.get(video_id)
         return UploadSession.model_validate(doc) if doc else None
+
+    async def open_tus(self, grant: UploadGrant) -> UploadSession:
+        """A tus upload's session, created by its creation request (a repeat changes nothing)."""
+        fresh = UploadSession(
+            video_id=grant.video_id,
+            user_id=grant.user_id,
+            total_chunks=0,
+            tus=True,
+            declared_size=grant.size,
+            declared_sha256=grant.sha256,
+            updated_at=self._clock(),
+        )
+        with contextlib.suppress(DuplicateKey):
+            await self._c.insert(grant.video_id, fresh.model_dump())
+        session = await self.get(grant.video_id)
+        assert session is not None
+        return session
+
+    async def record_part(self, video_id: str, offset: int, chunk: StoredChunk) -> UploadSession | None:
+        """Record a tus part that starts at `offset`; None if the offset is no longer the upload's end."""
+        now = self._clock()
+
+        def append(doc: Document) -> Document | None:
+            if UploadSession.model_validate(doc).offset != offset:
+                return None
+            return {**doc, "chunks": {**doc["chunks"], str(offset): chunk.model_dump()}, "updated_at": now}
+
+        doc = await self._c.update(video_id, append)
+        session = UploadSession.model_validate(doc) if doc else None
+        return session if session is not None and str(offset) in session.chunks else None
 
     async def open(self, grant: UploadGrant, total_chunks: int) -> UploadSession:
         """The session, created on the first chunk; raises TotalChunksChanged on a mismatch."""

@@ -1,0 +1,124 @@
+"""tus 1.0 at `/api/uploads/`: core protocol, creation, creation-with-upload, checksum (sha1, sha256),
+termination and expiration, with the user token in `Authorization`.
+
+The gateway checks who is calling and creates the video; the upload service stores the bytes. The
+upload URL is `/api/uploads/{videoId}`, and the video then follows the same path (events, status,
+playback) as one uploaded by chunks.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from vodkit_gateway.api import SETTINGS
+from vodkit_gateway.auth import TOKENS, VIDEOS, current_user, owned_video
+from vodkit_gateway.upload_proxy import forward
+from vodkit_gateway.videos import VideoRecord
+from vodkit_shared.service import ApiError
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+VERSION = "1.0.0"
+EXTENSIONS = "creation,creation-with-upload,checksum,termination,expiration"
+_PASSED = ("Upload-Offset", "Upload-Checksum", "Tus-Resumable")
+_RETURNED = ("Upload-Offset", "Upload-Length", "Upload-Expires", "Tus-Resumable", "Cache-Control")
+
+
+@web.middleware
+async def tus_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every tus answer says Tus-Resumable; a request for another protocol version gets 412."""
+    if not request.path.startswith("/api/uploads"):
+        return await handler(request)
+    if request.method != "OPTIONS" and request.headers.get("Tus-Resumable") != VERSION:
+        raise ApiError(
+            412,
+            "precondition_failed",
+            f"this server speaks tus {VERSION}: send Tus-Resumable: {VERSION}",
+            headers={"Tus-Version": VERSION, "Tus-Resumable": VERSION},
+        )
+    try:
+        response = await handler(request)
+    except ApiError as error:
+        error.headers["Tus-Resumable"] = VERSION  # errors too, as the protocol asks
+        raise
+    response.headers["Tus-Resumable"] = VERSION
+    return response
+
+
+async def options(request: web.Request) -> web.Response:
+    return web.Response(
+        status=204,
+        headers={
+            "Tus-Resumable": VERSION,
+            "Tus-Version": VERSION,
+            "Tus-Extension": EXTENSIONS,
+            "Tus-Checksum-Algorithm": "sha1,sha256",
+            "Tus-Max-Size": str(request.app[SETTINGS].max_upload_bytes),
+        },
+    )
+
+
+async def create(request: web.Request) -> web.Response:
+    user = current_user(request)
+    length = _upload_length(request)
+    metadata = _metadata(request.headers.get("Upload-Metadata", ""))
+    filename = metadata.get("filename") or metadata.get("name") or "upload"
+    video = VideoRecord(video_id=str(uuid.uuid4()), owner=user, filename=filename[:255], size=length)
+    await request.app[VIDEOS].create(video)
+    response = await _forward(request, video, f"/api/tus/{video.video_id}")
+    if response.status == 201:
+        base = request.app[SETTINGS].public_url.rstrip("/") or f"{request.scheme}://{request.host}"
+        response.headers["Location"] = f"{base}/api/uploads/{video.video_id}"
+    return response
+
+
+async def upload(request: web.Request) -> web.Response:
+    """HEAD, PATCH and DELETE of one upload, by its owner."""
+    video = await owned_video(request)
+    return await _forward(request, video, f"/api/tus/{video.video_id}")
+
+
+async def _forward(request: web.Request, video: VideoRecord, path: str) -> web.Response:
+    token, _ = request.app[TOKENS].upload_token(video.video_id, video.owner, video.size, video.sha256)
+    data = request.content if request.method in ("POST", "PATCH") else None
+    return await forward(request, path, data=data, token=token, pass_headers=_PASSED, return_headers=_RETURNED)
+
+
+def _upload_length(request: web.Request) -> int:
+    if "Upload-Defer-Length" in request.headers:
+        raise ApiError(400, "bad_request", "deferred Upload-Length is not supported: send Upload-Length")
+    try:
+        length = int(request.headers["Upload-Length"])
+    except (KeyError, ValueError):
+        raise ApiError(400, "bad_request", "Upload-Length must be the file's size in bytes") from None
+    if length < 1:
+        raise ApiError(400, "bad_request", "Upload-Length must be at least 1")
+    if length > request.app[SETTINGS].max_upload_bytes:
+        raise ApiError(413, "too_large", f"a video may be at most {request.app[SETTINGS].max_upload_bytes} bytes")
+    return length
+
+
+def _metadata(header: str) -> dict[str, str]:
+    """`key base64value,key2 base64value2`, as tus sends it."""
+    pairs: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in header.split(","))):
+        key, _, value = item.partition(" ")
+        try:
+            pairs[key] = base64.b64decode(value, validate=True).decode() if value else ""
+        except (binascii.Error, UnicodeDecodeError):
+            raise ApiError(400, "bad_request", f"Upload-Metadata value of {key!r} is not base64 text") from None
+    return pairs
+
+
+def add_routes(app: web.Application) -> None:
+    for path in ("/api/uploads", "/api/uploads/"):
+        app.router.add_route("OPTIONS", path, options)
+        app.router.add_post(path, create)
+    app.router.add_route("OPTIONS", "/api/uploads/{video_id}", options)
+    app.router.add_route("HEAD", "/api/uploads/{video_id}", upload)
+    app.router.add_patch("/api/uploads/{video_id}", upload)
+    app.router.add_delete("/api/uploads/{video_id}", upload)
