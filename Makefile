@@ -67,6 +67,7 @@ bench-media: setup
 	$(BIN)/python bench/media.py $(BENCH_ARGS)
 
 bench-upload: setup
+	cd bench/tus-node && npm ci --no-audit --no-fund --loglevel=error
 	$(BIN)/python bench/upload.py $(BENCH_ARGS)
 
 clean:

@@ -5,8 +5,10 @@
         1 GiB ("out of memory"), so the limit uses `curl -X POST -T file`: the same bytes, streamed;
 (chunk) the same file through vodkit's chunk API (`vodkit up`, gateway → upload service → file
         storage), 8 MiB chunks with SHA-256 checksums, 4 in flight, timed until every chunk is
-        accepted, and separately until the original is assembled and verified.
-Not measured yet: vodkit's tus endpoint and @tus/server (issue 4: the tus front door is not built).
+        accepted, and separately until the original is assembled and verified;
+(tus)   the same file through vodkit's tus endpoint, and (tus-node) through @tus/server with its file
+        store (Node, bench/tus-node): the same client for both, curl creating the upload (POST) and
+        sending the file in one streamed PATCH.
 """
 
 from __future__ import annotations
@@ -88,6 +90,51 @@ def start_vodkit(work: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, st
     return process, f"http://127.0.0.1:{port}", env
 
 
+async def tus_upload(path: Path, create_url: str, auth: dict[str, str]) -> float:
+    """curl as the tus client: POST creates the upload, one streamed PATCH sends the file."""
+    size = (await asyncio.to_thread(path.stat)).st_size
+    started = time.perf_counter()
+    headers = {**auth, "Tus-Resumable": "1.0.0", "Upload-Length": str(size)}
+    async with aiohttp.ClientSession() as http, http.post(create_url, headers=headers) as response:
+        assert response.status == 201, await response.text()
+        location = response.headers["Location"]
+    args = [f"-H{name}: {value}" for name, value in auth.items()]
+    process = await asyncio.create_subprocess_exec(
+        "curl",
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-X",
+        "PATCH",
+        "-T",
+        str(path),
+        *args,
+        "-H",
+        "Tus-Resumable: 1.0.0",
+        "-H",
+        "Upload-Offset: 0",
+        "-H",
+        "Content-Type: application/offset+octet-stream",
+        location,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await process.communicate()
+    assert out == b"204", out
+    return time.perf_counter() - started
+
+
+def start_tus_node(work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = 19000 + os.getpid() % 1000
+    (work / "tus-node").mkdir()
+    server = Path(__file__).parent / "tus-node" / "server.mjs"
+    process = subprocess.Popen(["node", str(server), str(work / "tus-node"), str(port)], stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == b"listening"
+    return process, f"http://127.0.0.1:{port}/files"
+
+
 async def chunk_api(path: Path, base: str, user_token: str, sha256: str) -> tuple[float, float]:
     size = (await asyncio.to_thread(path.stat)).st_size
     auth = {"Authorization": f"Bearer {user_token}"}
@@ -107,12 +154,13 @@ async def chunk_api(path: Path, base: str, user_token: str, sha256: str) -> tupl
             while not queue.empty():
                 index = queue.get_nowait()
                 data = await asyncio.to_thread(os.pread, fd, chunk, index * chunk)
+                checksum = (await asyncio.to_thread(hashlib.sha256, data)).hexdigest()
                 form = aiohttp.FormData()
                 for name, value in (
                     ("videoId", video_id),
                     ("chunkIndex", str(index)),
                     ("totalChunks", str(total)),
-                    ("checksum", hashlib.sha256(data).hexdigest()),
+                    ("checksum", checksum),
                 ):
                     form.add_field(name, value)
                 form.add_field("chunk", io.BytesIO(data), filename="c", content_type="application/octet-stream")
@@ -138,7 +186,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", type=Path, default=Path("build/bench/upload.json"))
     args = parser.parse_args()
-    results: dict[str, list[float]] = {"limit": [], "chunk": [], "chunk+assembly": []}
+    results: dict[str, list[float]] = {"limit": [], "chunk": [], "chunk+assembly": [], "tus": [], "tus-node": []}
     with tempfile.TemporaryDirectory(prefix="vodkit-bench-upload-") as tmp:
         work = Path(tmp)
         path = work / "file.bin"
@@ -147,6 +195,7 @@ def main() -> None:
                 out.write(os.urandom(MiB))
         sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
         process, base, env = start_vodkit(work)
+        node, node_url = start_tus_node(work)
         try:
             token = subprocess.run(
                 [sys.executable, "-m", "vodkit_cli.main", "token", "--user", "bench"],
@@ -155,19 +204,22 @@ def main() -> None:
                 capture_output=True,
                 text=True,
             ).stdout.strip()
+            auth = {"Authorization": f"Bearer {token}"}
             for round_ in range(args.repeat):
                 results["limit"].append(asyncio.run(limit(path, work)))
                 uploaded, assembled = asyncio.run(chunk_api(path, base, token, sha256))
                 results["chunk"].append(uploaded)
                 results["chunk+assembly"].append(assembled)
+                results["tus"].append(asyncio.run(tus_upload(path, f"{base}/api/uploads/", auth)))
+                results["tus-node"].append(asyncio.run(tus_upload(path, node_url, {})))
                 print(
-                    f"round {round_ + 1}: limit {results['limit'][-1]:.2f}s, chunk API {uploaded:.2f}s "
-                    f"(assembled and verified at {assembled:.2f}s)",
+                    f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in results.items()),
                     file=sys.stderr,
                 )
         finally:
-            process.terminate()
-            process.wait(10)
+            for server in (process, node):
+                server.terminate()
+                server.wait(10)
     median = {name: statistics.median(times) for name, times in results.items()}
     rate = {name: args.mib / seconds for name, seconds in median.items()}
     args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -178,11 +230,16 @@ def main() -> None:
         ("limit: curl -X POST -T file → minimal streaming sink", "limit"),
         ("vodkit chunk API, every chunk accepted", "chunk"),
         ("vodkit chunk API, assembled and SHA-256 verified", "chunk+assembly"),
+        ("vodkit tus endpoint (curl: POST, one PATCH)", "tus"),
+        ("@tus/server, file store (curl: POST, one PATCH)", "tus-node"),
     ]
     print(f"\n| path ({args.mib} MiB, median of {args.repeat}) | time | throughput |\n|---|---|---|")
     for label, key in rows:
         print(f"| {label} | {median[key]:.2f} s | {rate[key]:.0f} MiB/s |")
-    print(f"\nchunk API / limit = {rate['chunk'] / rate['limit']:.0%} (target ≥ 50 %)")
+    print(
+        f"\nchunk API / limit = {rate['chunk'] / rate['limit']:.0%} (target ≥ 50 %) · "
+        f"vodkit tus / @tus/server = {rate['tus'] / rate['tus-node']:.2f} (target ≥ 1.0)"
+    )
 
 
 if __name__ == "__main__":

@@ -100,3 +100,12 @@ async def test_compose_of_a_missing_part_fails_and_writes_nothing(storage: Objec
 async def test_unsafe_keys_are_refused(storage: ObjectStorage, key: str) -> None:
     with pytest.raises(ValueError, match="invalid storage key"):
         await storage.put_bytes(key, b"x")
+
+
+async def test_an_adopted_file_is_stored_and_let_go(storage: ObjectStorage, tmp_path: Path) -> None:
+    data = os.urandom(100_000)
+    local = tmp_path / "spooled"
+    local.write_bytes(data)
+    await storage.adopt_file("uploads/v1/parts/0000000000000000-abc", local)
+    assert not local.exists()
+    assert await storage.get_bytes("uploads/v1/parts/0000000000000000-abc") == data

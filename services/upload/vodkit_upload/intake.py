@@ -64,7 +64,7 @@ class ChunkIntake:
         if grant.size is not None and session.bytes_with(form.chunk_index, chunk.size) > grant.size:
             raise ChunkRejected(413, "too_large", f"the chunks exceed the declared size of {grant.size} bytes")
         key = chunk_key(form.video_id, form.chunk_index)
-        await self._storage.put_file(key, chunk.path)
+        await self._storage.adopt_file(key, chunk.path)
         stored = StoredChunk(size=chunk.size, sha256=chunk.sha256)
         session = await self._sessions.record_chunk(form.video_id, form.chunk_index, stored)
         event = ChunkReceived(chunk_index=form.chunk_index, total_chunks=form.total_chunks, size=chunk.size, key=key)

@@ -115,7 +115,7 @@ async def _append(request: web.Request, grant: UploadGrant, session: UploadSessi
         if size == 0:
             return session
         key = part_key(grant.video_id, offset, uuid.uuid4().hex[:8])
-        await request.app[STORAGE].put_file(key, spool)
+        await request.app[STORAGE].adopt_file(key, spool)
     finally:
         await asyncio.to_thread(spool.unlink, True)
     recorded = await request.app[SESSIONS].record_part(
@@ -143,12 +143,14 @@ def _checksum(request: web.Request) -> tuple[str, bytes | None]:
 
 async def _spool(request: web.Request, spool: Path, room: int, algorithm: str) -> tuple[int, str, bytes]:
     """The body to a file; returns its size, hex SHA-256 and raw digest under `algorithm`."""
-    size, sha256, other = 0, hashlib.sha256(), CHECKSUMS[algorithm]()
+    size, sha256 = 0, hashlib.sha256()
+    other = sha256 if algorithm == "sha256" else CHECKSUMS[algorithm]()  # hash once where one will do
 
     def keep(data: bytes) -> None:
         out.write(data)
         sha256.update(data)
-        other.update(data)
+        if other is not sha256:
+            other.update(data)
 
     with spool.open("wb") as out:
         async for data in request.content.iter_chunked(_READ):

@@ -44,6 +44,20 @@ class FileStorage(ObjectStorage):
     async def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
         await asyncio.to_thread(self._write_atomically, key, [path])
 
+    async def adopt_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
+        """A rename when the file is on the storage's filesystem: no byte is copied."""
+        target = self._path(key)
+
+        def move() -> None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(path, target)
+            except OSError:  # another filesystem: copy, then let go of the original
+                self._write_atomically(key, [path])
+                path.unlink(missing_ok=True)
+
+        await asyncio.to_thread(move)
+
     async def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         await asyncio.to_thread(self._write_atomically, key, data)
 

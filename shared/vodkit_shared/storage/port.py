@@ -29,6 +29,11 @@ class ObjectStorage(ABC):
     async def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
         """Store a local file under `key`, replacing any object there."""
 
+    async def adopt_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
+        """Store a local file the caller will not use again (it may be moved rather than copied)."""
+        await self.put_file(key, path, content_type)
+        await asyncio.to_thread(path.unlink, True)
+
     @abstractmethod
     async def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         """Store small data (playlists, manifests) under `key`."""
