@@ -80,45 +80,20 @@ def ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], check=True)
 
 
+# The seed's encoder settings, shared by its four commands.
+SEED_ENCODE = ("-c:v", "libx264", "-crf", "23", "-preset", "medium", "-c:a", "aac", "-b:a", "128k")
+
+
 def seed_naive(source: Path, out: Path) -> None:
     """The seed's four commands, as written (only file names differ)."""
     for name, size in SEED_RUNGS:
-        ffmpeg(
-            "-i",
-            str(source),
-            "-c:v",
-            "libx264",
-            "-crf",
-            "23",
-            "-preset",
-            "medium",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "128k",
-            "-vf",
-            f"scale={size}",
-            str(out / f"output_{name}.mp4"),
-        )
+        ffmpeg("-i", str(source), *SEED_ENCODE, "-vf", f"scale={size}", str(out / f"output_{name}.mp4"))
+    hls = ("-f", "hls", "-hls_time", "10", "-hls_list_size", "0")
     ffmpeg(
         "-i",
         str(source),
-        "-c:v",
-        "libx264",
-        "-crf",
-        "23",
-        "-preset",
-        "medium",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "128k",
-        "-f",
-        "hls",
-        "-hls_time",
-        "10",
-        "-hls_list_size",
-        "0",
+        *SEED_ENCODE,
+        *hls,
         "-hls_segment_filename",
         str(out / "output_%03d.ts"),
         str(out / "output.m3u8"),
