@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -159,11 +160,12 @@ def split_ladder(source: Path, out: Path) -> None:
 
 async def vodkit(source: Path, out: Path) -> dict[str, float]:
     """video.assembled → package.done through the real transcoder and packager."""
-    common = dict(data_dir=out / "data", bus_url=f"memory://bench-{out.name}", retry_base_delay_s=1.0)
+    bus_name = f"bench-{uuid.uuid4().hex[:8]}"  # each round has its own event loop, so its own broker
+    common = dict(data_dir=out / "data", bus_url=f"memory://{bus_name}", retry_base_delay_s=1.0)
     apps = [transcoder_app(TranscoderSettings(**common, job_poll_s=0.2)), packager_app(PackagerSettings(**common))]
     storage = await open_storage(f"file://{(out / 'data' / 'objects').resolve()}")
     await storage.put_file("originals/bench/source", source)
-    bus = MemoryBus(f"bench-{out.name}")
+    bus = MemoryBus(bus_name)
     done, quality_done, measured = asyncio.Event(), asyncio.Event(), set()
     marks: dict[str, float] = {}
 

@@ -7,6 +7,8 @@ cleanup contexts and reached through the typed keys below.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -164,6 +166,27 @@ def _bus_ctx(settings: CommonSettings) -> Callable[[web.Application], AsyncItera
         await bus.close()
 
     return ctx
+
+
+@contextlib.asynccontextmanager
+async def running_every(interval_s: float, work: Callable[[], Awaitable[object]]) -> AsyncIterator[None]:
+    """Run `work` every `interval_s` seconds inside the block; a failure waits for the next turn."""
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await work()
+            except Exception:
+                log.exception("periodic work failed; trying again next time")
+
+    task = asyncio.create_task(loop(), name=f"every {interval_s}s")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:

@@ -10,13 +10,14 @@ from aiohttp import web
 from vodkit_gateway import tus
 from vodkit_gateway.api import SETTINGS, create_video, renew_upload_token, video_details, video_status
 from vodkit_gateway.auth import TOKENS, VIDEOS
+from vodkit_gateway.expiry import UploadExpiry
 from vodkit_gateway.playback import serve_hls
 from vodkit_gateway.settings import GatewaySettings
 from vodkit_gateway.upload_proxy import CLIENT, forward_upload, forward_upload_state
 from vodkit_gateway.videos import Videos
 from vodkit_shared.bus import Subscription
 from vodkit_shared.events import EVENT_TYPES
-from vodkit_shared.service import BUS, METADATA, service_app, with_resources
+from vodkit_shared.service import BUS, METADATA, running_every, service_app, with_resources
 from vodkit_shared.tokens import Tokens
 
 NAME = "gateway"
@@ -42,11 +43,15 @@ def create_app(settings: GatewaySettings) -> web.Application:
 
 
 async def _projection(app: web.Application) -> AsyncIterator[None]:
-    videos = Videos(app[METADATA].collection("videos"))
+    collection = app[METADATA].collection("videos")
+    videos = Videos(collection)
     app[VIDEOS] = videos
     for event_type in EVENT_TYPES:
         await app[BUS].subscribe(Subscription(NAME, event_type, videos.on_event))
-    yield
+    settings = app[SETTINGS]
+    expiry = UploadExpiry(collection, app[BUS], settings.upload_expiry_s)
+    async with running_every(settings.sweep_interval_s, expiry.sweep):
+        yield
 
 
 async def _upload_client(app: web.Application) -> AsyncIterator[None]:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from vodkit_shared.bus import Subscription
 from vodkit_shared.events import ChunkReceived
 from vodkit_shared.failures import report_failure
-from vodkit_shared.service import BUS, METADATA, STORAGE, service_app, with_resources
+from vodkit_shared.service import BUS, METADATA, STORAGE, running_every, service_app, with_resources
 from vodkit_shared.tokens import Tokens
 from vodkit_upload import tus
 from vodkit_upload.assembler import Assembler
@@ -49,17 +47,5 @@ async def _wire(app: web.Application) -> AsyncIterator[None]:
         Subscription(NAME, ChunkReceived.TYPE, assembler.on_chunk_received, on_give_up=report_failure(bus, NAME))
     )
     sweeper = UploadSweeper(sessions, storage, bus, settings.upload_expiry_s)
-    sweeping = asyncio.create_task(_every(settings.sweep_interval_s, sweeper.sweep), name="upload sweeper")
-    yield
-    sweeping.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await sweeping
-
-
-async def _every(interval_s: float, work: Callable[[], Awaitable[object]]) -> None:
-    while True:
-        await asyncio.sleep(interval_s)
-        try:
-            await work()
-        except Exception:
-            log.exception("periodic work failed; trying again next time")
+    async with running_every(settings.sweep_interval_s, sweeper.sweep):
+        yield
