@@ -99,10 +99,13 @@ def artwork_urls(request: web.Request, video: VideoRecord) -> dict[str, str | No
 
 
 def signed_url(request: web.Request, video: VideoRecord, path: str) -> str:
-    settings = request.app[SETTINGS]
-    token = request.app[TOKENS].playback_token(video.video_id, settings.playback_ttl_s)
-    base = settings.public_url.rstrip("/") or f"{request.scheme}://{request.host}"
-    return f"{base}/play/{token}/{path}"
+    token = request.app[TOKENS].playback_token(video.video_id, request.app[SETTINGS].playback_ttl_s)
+    return f"{public_base(request)}/play/{token}/{path}"
+
+
+def public_base(request: web.Request) -> str:
+    """The base URL clients reach the gateway at: VODKIT_PUBLIC_URL, else the request's own."""
+    return request.app[SETTINGS].public_url.rstrip("/") or f"{request.scheme}://{request.host}"
 
 
 async def _json(request: web.Request) -> Any:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from vodkit_gateway.api import SETTINGS
+from vodkit_gateway.api import SETTINGS, public_base
 from vodkit_gateway.auth import TOKENS, VIDEOS, current_user, owned_video
 from vodkit_gateway.upload_proxy import forward
 from vodkit_gateway.videos import VideoRecord
@@ -71,8 +71,7 @@ async def create(request: web.Request) -> web.Response:
     await request.app[VIDEOS].create(video)
     response = await _forward(request, video, f"/api/tus/{video.video_id}")
     if response.status == 201:
-        base = request.app[SETTINGS].public_url.rstrip("/") or f"{request.scheme}://{request.host}"
-        response.headers["Location"] = f"{base}/api/uploads/{video.video_id}"
+        response.headers["Location"] = f"{public_base(request)}/api/uploads/{video.video_id}"
     return response
 
 

@@ -16,7 +16,7 @@ _FORWARDED = ("Authorization", "Content-Type", "Content-Length")
 
 async def forward_upload(request: web.Request) -> web.Response:
     """Chunks stream through to the upload service unchanged, body and all."""
-    return await _forward(request, "/api/videos/upload", data=request.content)
+    return await forward(request, "/api/videos/upload", data=request.content)
 
 
 async def forward_upload_state(request: web.Request) -> web.Response:
@@ -56,7 +56,3 @@ async def forward(
             return response
     except aiohttp.ClientError as error:
         raise ApiError(503, "upload_unavailable", f"the upload service cannot be reached: {error}") from None
-
-
-async def _forward(request: web.Request, path: str, data: object = None) -> web.Response:
-    return await forward(request, path, data=data)

@@ -22,7 +22,7 @@ from vodkit_shared.events import (
     stable_event_id,
 )
 from vodkit_shared.storage import ObjectStorage
-from vodkit_shared.tools import ToolFailed, probe
+from vodkit_shared.tools import ToolFailed
 from vodkit_transcoder.artwork import POSTER, STORYBOARD_DIR, VTT, extract_poster
 from vodkit_transcoder.encode import EncodeJob, encode
 from vodkit_transcoder.hwaccel import Accel
@@ -102,7 +102,7 @@ class Transcoder:
         ladder = [rung.name for rung in job.rungs]
         for rung in job.rungs:
             await self._storage.put_file(rendition_key(announce.video_id, rung.name), job.output(rung), "video/mp4")
-        sizes = {rung.name: await _frame_size(job.output(rung)) for rung in job.rungs}
+        sizes = {rung.name: (job.info.width_at(rung.height), rung.height) for rung in job.rungs}  # as encoded
         for rung in job.rungs:
             width, height = sizes[rung.name]
             ready = RenditionReady(
@@ -156,9 +156,3 @@ class ProgressReporter:
             return
         self._last = now
         await self._announce(TranscodeProgress(percent=round(percent, 1), ladder=self._ladder))
-
-
-async def _frame_size(path: Path) -> tuple[int, int]:
-    info = await probe(path)
-    video = next(s for s in info["streams"] if s.get("codec_type") == "video")
-    return int(video["width"]), int(video["height"])

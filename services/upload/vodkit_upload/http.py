@@ -46,6 +46,14 @@ def _grant(request: web.Request) -> UploadGrant:
         raise ApiError(401, "unauthorized", f"invalid upload token: {error}") from None
 
 
+def grant_for_video(request: web.Request) -> UploadGrant:
+    """The upload token's grant, if it is for the video in the path: 401 or 403 otherwise."""
+    grant = _grant(request)
+    if grant.video_id != request.match_info["video_id"]:
+        raise ApiError(403, "forbidden", "the upload token is for another video")
+    return grant
+
+
 async def upload_chunk(request: web.Request) -> web.Response:
     grant = _grant(request)
     settings = request.app[SETTINGS]
@@ -75,9 +83,7 @@ async def upload_state(request: web.Request) -> web.Response:
     """Where an upload stands, so a client resumes from the server's state.
 
     Upload tokens only: the gateway checks an owner's user token and sends one on."""
-    video_id = request.match_info["video_id"]
-    if _grant(request).video_id != video_id:
-        raise ApiError(403, "forbidden", "this token is not for this video's upload")
+    video_id = grant_for_video(request).video_id
     session = await request.app[SESSIONS].get(video_id)
     if session is None:
         return web.json_response({"uploadedChunks": [], "nextChunk": 0, "totalChunks": None, "assembled": False})

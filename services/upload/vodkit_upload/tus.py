@@ -20,25 +20,15 @@ from pathlib import Path
 from aiohttp import web
 
 from vodkit_shared.events import ChunkReceived, Envelope, VideoFailed, stable_event_id
-from vodkit_shared.service import BUS, STORAGE, ApiError, bearer_token
-from vodkit_shared.tokens import TokenError, UploadGrant
-from vodkit_upload.http import SESSIONS, SETTINGS, TOKENS
+from vodkit_shared.service import BUS, STORAGE, ApiError
+from vodkit_shared.tokens import UploadGrant
+from vodkit_upload.http import SESSIONS, SETTINGS, grant_for_video
 from vodkit_upload.sessions import StoredChunk, UploadSession, chunks_prefix, part_key
 
 TUS_VERSION = "1.0.0"
 OFFSET_STREAM = "application/offset+octet-stream"
 CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
 _READ = 256 * 1024
-
-
-def _grant(request: web.Request) -> UploadGrant:
-    try:
-        grant = request.app[TOKENS].verify_upload(bearer_token(request))
-    except TokenError as error:
-        raise ApiError(401, "unauthorized", f"invalid upload token: {error}") from None
-    if grant.video_id != request.match_info["video_id"]:
-        raise ApiError(403, "forbidden", "the upload token is for another video")
-    return grant
 
 
 def _headers(request: web.Request, session: UploadSession) -> dict[str, str]:
@@ -53,7 +43,7 @@ def _headers(request: web.Request, session: UploadSession) -> dict[str, str]:
 
 
 async def create(request: web.Request) -> web.Response:
-    grant = _grant(request)
+    grant = grant_for_video(request)
     if grant.size is None:
         raise ApiError(400, "bad_request", "Upload-Length is required (deferred length is not supported)")
     session = await request.app[SESSIONS].open_tus(grant)
@@ -63,13 +53,13 @@ async def create(request: web.Request) -> web.Response:
 
 
 async def head(request: web.Request) -> web.Response:
-    _grant(request)
+    grant_for_video(request)
     session = await _session(request)
     return web.Response(status=200, headers=_headers(request, session))
 
 
 async def patch(request: web.Request) -> web.Response:
-    grant = _grant(request)
+    grant = grant_for_video(request)
     if request.content_type != OFFSET_STREAM:
         raise ApiError(415, "unsupported_media_type", f"PATCH needs Content-Type: {OFFSET_STREAM}")
     try:
@@ -81,7 +71,7 @@ async def patch(request: web.Request) -> web.Response:
 
 
 async def terminate(request: web.Request) -> web.Response:
-    grant = _grant(request)
+    grant = grant_for_video(request)
     await _session(request)
     await request.app[STORAGE].delete_prefix(chunks_prefix(grant.video_id))
     await request.app[SESSIONS].delete(grant.video_id)
