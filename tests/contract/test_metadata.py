@@ -95,3 +95,19 @@ async def test_find_by_a_top_level_field(videos: Collection) -> None:
 async def test_collections_are_separate(store: MetadataStore) -> None:
     await store.collection("videos").insert("v1", {"a": 1})
     assert await store.collection("packages").get("v1") is None
+
+
+async def test_increment_creates_then_adds_atomically(store: MetadataStore) -> None:
+    counters = store.collection("counters")
+    assert await counters.increment("k", "count", 1, {"window": 7}) == 1
+    results = await asyncio.gather(*(counters.increment("k", "count", 2, {"window": 7}) for _ in range(20)))
+    assert sorted(results) == list(range(3, 42, 2))  # every increment saw its own, distinct total
+    assert await counters.get("k") == {"window": 7, "count": 41}
+    assert [d["count"] for d in await counters.find("window", 7)] == [41]
+
+
+async def test_a_document_changed_by_increment_still_updates_by_compare_and_set(store: MetadataStore) -> None:
+    counters = store.collection("counters")
+    await counters.increment("k", "count", 5, {})
+    await counters.update("k", lambda doc: {**doc, "count": doc["count"] * 2})
+    assert await counters.increment("k", "count", 1, {}) == 11

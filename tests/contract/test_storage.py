@@ -47,6 +47,19 @@ async def test_files_stream_in_chunks_and_round_trip(storage: ObjectStorage, tmp
     assert copy.read_bytes() == data
 
 
+async def test_a_range_streams_only_its_bytes(storage: ObjectStorage) -> None:
+    data = os.urandom(2 * 1024 * 1024 + 5)
+    await storage.put_bytes("hls/v1/720p/seg_00000.ts", data)
+
+    async def read(offset: int, length: int | None) -> bytes:
+        return b"".join([c async for c in storage.stream("hls/v1/720p/seg_00000.ts", offset, length)])
+
+    assert await read(0, 10) == data[:10]
+    assert await read(1024 * 1024 - 3, 1024 * 1024 + 1) == data[1024 * 1024 - 3 : 2 * 1024 * 1024 - 2]
+    assert await read(len(data) - 4, None) == data[-4:]
+    assert await read(len(data) - 4, 100) == data[-4:]  # a length past the end stops at the end
+
+
 async def test_put_replaces_an_existing_object(storage: ObjectStorage) -> None:
     await storage.put_bytes("a/b", b"old")
     await storage.put_bytes("a/b", b"new!")

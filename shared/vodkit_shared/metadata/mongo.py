@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -59,3 +59,16 @@ class _MongoCollection(Collection):
     async def find(self, field: str, value: Any) -> list[Document]:
         cursor = self._c.find({f"doc.{field}": value}).sort("_id", 1)
         return [dict(row["doc"]) async for row in cursor]
+
+    async def increment(self, key: str, field: str, amount: int, initial: Document) -> int:
+        row = await self._c.find_one_and_update(
+            {"_id": key},
+            {
+                "$inc": {f"doc.{field}": amount, "v": 1},
+                "$setOnInsert": {f"doc.{name}": value for name, value in initial.items() if name != field},
+            },
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        assert row is not None  # an upsert returning the document after always finds one
+        return int(row["doc"][field])

@@ -50,6 +50,14 @@ class Collection(ABC):
     async def find(self, field: str, value: Any) -> list[Document]:
         """Documents whose top-level `field` equals `value`."""
 
+    @abstractmethod
+    async def increment(self, key: str, field: str, amount: int, initial: Document) -> int:
+        """Add `amount` to the integer `field` in one atomic step and return its new value.
+
+        A missing document is created as `initial` with `field` = `amount`. Counters shared by
+        several processes (rate limits) need this: a compare-and-set loop would thrash under load.
+        """
+
     async def update(self, key: str, change: Change) -> Document | None:
         """Apply `change` to the current document until the write wins.
 

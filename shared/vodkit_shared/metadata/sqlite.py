@@ -111,7 +111,26 @@ class _SqliteCollection(Collection):
         return await self._changed('DELETE FROM "{t}" WHERE key = ?', key) == 1
 
     async def find(self, field: str, value: Any) -> list[Document]:
-        if not _FIELD.match(field):
-            raise ValueError(f"invalid field name {field!r}")
+        _check_field(field)
         rows = await self._sql('SELECT doc FROM "{t}" WHERE json_extract(doc, ?) = ? ORDER BY key', f"$.{field}", value)
         return [json.loads(row[0]) for row in rows]
+
+    async def increment(self, key: str, field: str, amount: int, initial: Document) -> int:
+        _check_field(field)
+        rows = await self._sql(
+            'INSERT INTO "{t}" (key, version, doc) VALUES (?, 1, ?) ON CONFLICT (key) DO UPDATE SET '
+            "doc = json_set(doc, ?, coalesce(json_extract(doc, ?), 0) + ?), version = version + 1 "
+            "RETURNING json_extract(doc, ?)",
+            key,
+            json.dumps({**initial, field: amount}),
+            f"$.{field}",
+            f"$.{field}",
+            amount,
+            f"$.{field}",
+        )
+        return int(rows[0][0])
+
+
+def _check_field(field: str) -> None:
+    if not _FIELD.match(field):
+        raise ValueError(f"invalid field name {field!r}")

@@ -68,13 +68,21 @@ class FileStorage(ObjectStorage):
         except FileNotFoundError:
             raise ObjectNotFound(key) from None
 
-    async def stream(self, key: str) -> AsyncIterator[bytes]:
+    async def stream(self, key: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         try:
             handle = await asyncio.to_thread(open, self._path(key), "rb")
         except (FileNotFoundError, IsADirectoryError):
             raise ObjectNotFound(key) from None
         try:
-            while chunk := await asyncio.to_thread(handle.read, READ_CHUNK):
+            if offset:
+                await asyncio.to_thread(handle.seek, offset)
+            left = length
+            while left is None or left > 0:
+                chunk = await asyncio.to_thread(handle.read, READ_CHUNK if left is None else min(READ_CHUNK, left))
+                if not chunk:
+                    break
+                if left is not None:
+                    left -= len(chunk)
                 yield chunk
         finally:
             handle.close()

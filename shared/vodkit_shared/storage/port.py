@@ -43,8 +43,11 @@ class ObjectStorage(ABC):
         """Copy the object to a local file. Raises ObjectNotFound."""
 
     @abstractmethod
-    def stream(self, key: str) -> AsyncIterator[bytes]:
-        """Yield the object's bytes in chunks. Raises ObjectNotFound before the first chunk."""
+    def stream(self, key: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """Yield the object's bytes from `offset`, at most `length` of them, in chunks.
+
+        Raises ObjectNotFound before the first chunk.
+        """
 
     @abstractmethod
     async def size(self, key: str) -> int | None:

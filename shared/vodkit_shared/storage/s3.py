@@ -53,9 +53,9 @@ class S3Storage(ObjectStorage):
         except S3Error as error:
             raise _translate(error, key) from None
 
-    async def stream(self, key: str) -> AsyncIterator[bytes]:
+    async def stream(self, key: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         try:
-            response = await self._call(self._client.get_object, check_key(key))
+            response = await self._call(self._client.get_object, check_key(key), offset=offset, length=length or 0)
         except S3Error as error:
             raise _translate(error, key) from None
         try:
