@@ -101,6 +101,12 @@ class VideoFailed(Event):
     reason: str = Field(description="Readable reason, shown to the uploader.")
 
 
+class VideoDeleted(Event):
+    TYPE: ClassVar[str] = "video.deleted"
+    owner: str = Field(description="User the video belonged to.")
+    prefixes: list[str] = Field(description="Storage prefixes whose objects were removed, e.g. `hls/{videoId}/`.")
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.TYPE: cls
     for cls in (
@@ -112,6 +118,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RenditionMeasured,
         PackageDone,
         VideoFailed,
+        VideoDeleted,
     )
 }
 

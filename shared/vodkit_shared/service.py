@@ -78,7 +78,8 @@ async def json_errors(
         if error.status < 400:
             raise
         code = _CODES.get(error.status, "error")
-        response = web.json_response(error_body(code, error.reason), status=error.status)
+        kept = {name: error.headers[name] for name in ("Allow",) if name in error.headers}  # 405 says what is
+        response = web.json_response(error_body(code, error.reason), status=error.status, headers=kept)
     except Exception:
         log.exception("unhandled error", extra={"service": service, "path": request.path})
         response = web.json_response(error_body("internal", "internal error"), status=500)

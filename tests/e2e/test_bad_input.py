@@ -155,8 +155,12 @@ async def test_bad_chunks_lose_nothing_already_stored(alice: Client) -> None:
 
 async def test_a_playback_token_that_is_altered_or_misused_is_refused(alice: Client) -> None:
     created = await alice.create("a.mp4", 10)
-    assert_error(await alice.call("GET", "/play/not-a-token/master.m3u8"), 403, "forbidden")
-    assert_error(await alice.call("GET", f"/play/{created['uploadToken']}/master.m3u8"), 403, "forbidden")
+    master = f"/videos/{created['videoId']}/master.m3u8"
+    assert_error(await alice.call("GET", master), 403, "forbidden")
+    assert_error(await alice.call("GET", master + "?token=not-a-token"), 403, "forbidden")
+    assert_error(await alice.call("GET", f"{master}?token={created['uploadToken']}"), 403, "forbidden")
+    assert_error(await alice.call("GET", "/videos/../../etc/passwd?token=x"), 404, "not_found")
+    assert_error(await alice.call("GET", f"/videos/{created['videoId']}/720p/../../x.ts?token=x"), 404, "not_found")
 
 
 async def test_unknown_routes_and_methods_answer_json(alice: Client) -> None:

@@ -135,7 +135,8 @@ async def test_termination_removes_the_upload(embedded: Deployment) -> None:
 @pytest.mark.parametrize(
     ("headers", "expected"),
     [
-        ({}, 412),
+        ({}, 400),
+        ({"Tus-Resumable": "0.2.2"}, 412),
         ({**TUS}, 400),
         ({**TUS, "Upload-Length": "-1"}, 400),
         ({**TUS, "Upload-Length": "x"}, 400),

@@ -35,8 +35,7 @@ async def run_cli(deployment: Deployment, *args: str) -> tuple[str, str]:
 async def test_upload_wait_prints_the_video_id_then_the_playback_url(embedded: Deployment, clip: Path) -> None:
     out, err = await run_cli(embedded, str(clip), "--wait", "--token", embedded.token("alice"))
     video_id, url = out.split()
-    assert url.startswith(embedded.base_url + "/play/")
-    assert url.endswith("/master.m3u8")
+    assert url.startswith(f"{embedded.base_url}/videos/{video_id}/master.m3u8?token=")
     assert "100.0%" in err  # the progress bar reached the end
     status = await Client(embedded.base_url, embedded.token("alice")).wait_until_settled(video_id)
     assert status["status"] == "completed"

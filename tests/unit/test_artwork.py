@@ -1,6 +1,5 @@
 import pytest
 
-from vodkit_gateway.playback import storage_key
 from vodkit_transcoder.artwork import Storyboard
 from vodkit_transcoder.source import SourceInfo
 
@@ -26,22 +25,3 @@ def test_the_vtt_points_each_cue_at_its_cell_of_its_sheet() -> None:
     assert cues[6] == "sprite_000.jpg#xywh=160,90,160,90"  # row 1, column 1
     assert cues[25] == "sprite_001.jpg#xywh=0,0,160,90"  # the 26th thumbnail starts the second sheet
     assert vtt[-2:] == ["00:00:58.000 --> 00:01:00.000", "sprite_001.jpg#xywh=640,0,160,90"]
-
-
-@pytest.mark.parametrize(
-    ("path", "key"),
-    [
-        ("master.m3u8", "hls/v/master.m3u8"),
-        ("720p/seg_00012.ts", "hls/v/720p/seg_00012.ts"),
-        ("480p/init.mp4", "hls/v/480p/init.mp4"),
-        ("poster.jpg", "artwork/v/poster.jpg"),
-        ("storyboard/sprite_002.jpg", "artwork/v/storyboard/sprite_002.jpg"),
-        ("../other/master.m3u8", None),
-        ("720p/../../x", None),
-        ("storyboard/../poster.jpg", None),
-        ("720p/seg_1.ts", None),
-        ("source", None),
-    ],
-)
-def test_playback_paths_map_only_to_this_videos_objects(path: str, key: str | None) -> None:
-    assert storage_key("v", path) == key

@@ -1,40 +1,53 @@
-"""The video API: create a video (and its upload token), read its status and details."""
+"""The video API: create, list, watch, read, change and delete videos."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from vodkit_gateway.auth import TOKENS, VIDEOS, current_user, owned_video
+from vodkit_gateway.auth import TOKENS, VIDEOS, current_user, owned_video, viewable_video
+from vodkit_gateway.schemas import (
+    CreateVideo,
+    RungQuality,
+    UpdateVideo,
+    UploadGrantBody,
+    VideoDetailsBody,
+    VideoList,
+    VideoStatusBody,
+)
 from vodkit_gateway.settings import GatewaySettings
 from vodkit_gateway.videos import VideoRecord
-from vodkit_shared.service import ApiError
+from vodkit_shared.events import Envelope, VideoDeleted, stable_event_id
+from vodkit_shared.service import BUS, STORAGE, ApiError
 
 SETTINGS = web.AppKey("gateway_settings", GatewaySettings)
 M = TypeVar("M", bound=BaseModel)
-
-
-class CreateVideo(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    filename: str = Field(min_length=1, max_length=255, description="Name of the file to upload.")
-    size: int = Field(ge=1, description="Bytes in the file.")
-    sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$", description="Hex SHA-256 of the whole file.")
+PREFIXES = ("hls", "artwork", "renditions", "originals", "uploads")  # every object of a video lives under one
 
 
 async def create_video(request: web.Request) -> web.Response:
-    user = current_user(request)
-    body = parse_body(CreateVideo, await _json(request))
+    user = await current_user(request)
+    body = await parse_json(request, CreateVideo)
     settings = request.app[SETTINGS]
     if body.size > settings.max_upload_bytes:
         raise ApiError(413, "too_large", f"a video may be at most {settings.max_upload_bytes} bytes")
     sha256 = body.sha256.lower() if body.sha256 else None
-    video = VideoRecord(video_id=str(uuid.uuid4()), owner=user, filename=body.filename, size=body.size, sha256=sha256)
+    video = VideoRecord(
+        video_id=str(uuid.uuid4()),
+        owner=user,
+        filename=body.filename,
+        size=body.size,
+        sha256=sha256,
+        visibility=body.visibility,
+    )
     await request.app[VIDEOS].create(video)
-    return web.json_response(upload_grant_body(request, video), status=201)
+    return reply(upload_grant(request, video), status=201)
 
 
 async def renew_upload_token(request: web.Request) -> web.Response:
@@ -42,65 +55,126 @@ async def renew_upload_token(request: web.Request) -> web.Response:
     video = await owned_video(request)
     if video.status != "uploading":
         raise ApiError(409, "conflict", f"the video is {video.status}: its upload is over")
-    return web.json_response(upload_grant_body(request, video))
+    return reply(upload_grant(request, video))
 
 
-def upload_grant_body(request: web.Request, video: VideoRecord) -> dict[str, Any]:
+def upload_grant(request: web.Request, video: VideoRecord) -> UploadGrantBody:
     token, grant = request.app[TOKENS].upload_token(video.video_id, video.owner, video.size, video.sha256)
-    return {
-        "videoId": video.video_id,
-        "uploadToken": token,
-        "chunkSize": request.app[SETTINGS].chunk_size,
-        "expiresAt": grant.expires_at,
-    }
+    return UploadGrantBody(
+        video_id=video.video_id,
+        upload_token=token,
+        chunk_size=request.app[SETTINGS].chunk_size,
+        expires_at=grant.expires_at,
+    )
+
+
+async def list_my_videos(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    videos = await request.app[VIDEOS].owned_by(user)
+    return reply(VideoList(videos=[details(request, v) for v in videos]))
+
+
+async def list_public_videos(request: web.Request) -> web.Response:
+    videos = await request.app[VIDEOS].public()
+    return reply(VideoList(videos=[details(request, v) for v in videos]))
+
+
+async def watch_my_videos(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: the caller's video list now, then again each time it changes.
+
+    The stream reads the shared metadata store, so it sees every change whichever replica's
+    consumer made it. It ends after `live_stream_s`; clients reconnect, as EventSource does.
+    """
+    user = await current_user(request)
+    settings = request.app[SETTINGS]
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
+    await response.prepare(request)
+    ends_at, last = time.monotonic() + settings.live_stream_s, ""
+    while True:
+        videos = await request.app[VIDEOS].owned_by(user)
+        data = VideoList(videos=[details(request, v, signed=False) for v in videos]).model_dump_json(by_alias=True)
+        if data != last:
+            await response.write(f"event: videos\ndata: {data}\n\n".encode())
+            last = data
+        if time.monotonic() >= ends_at:
+            break
+        await asyncio.sleep(settings.live_poll_s)
+    await response.write_eof()
+    return response
 
 
 async def video_status(request: web.Request) -> web.Response:
-    video = await owned_video(request)
-    return web.json_response(status_body(request, video))
+    video, _ = await viewable_video(request)
+    return reply(status(request, video))
 
 
 async def video_details(request: web.Request) -> web.Response:
+    video, _ = await viewable_video(request)
+    return reply(details(request, video))
+
+
+async def update_video(request: web.Request) -> web.Response:
     video = await owned_video(request)
-    details = {
-        "videoId": video.video_id,
-        "filename": video.filename,
-        "size": video.size,
-        "durationSeconds": video.duration_s,
-        "createdAt": video.created_at,
-        "quality": {rung: q.model_dump() for rung, q in video.quality.items()},
-        **artwork_urls(request, video),
-    }
-    return web.json_response({**details, **status_body(request, video)})
+    change = await parse_json(request, UpdateVideo)
+    updated = await request.app[VIDEOS].set_visibility(video.video_id, change.visibility)
+    if updated is None:
+        raise ApiError(404, "not_found", "no such video")
+    return reply(details(request, updated))
 
 
-def status_body(request: web.Request, video: VideoRecord) -> dict[str, Any]:
-    return {
-        "status": video.status,
-        "progress": video.progress,
-        "qualities": video.qualities,
-        "error": video.error,
-        "playbackUrl": playback_url(request, video),
-    }
+async def delete_video(request: web.Request) -> web.Response:
+    """Remove the video's objects and record, then say so with `video.deleted`.
+
+    A video still uploading or processing is refused (409): a chunk or a rendition arriving
+    after its deletion would bring objects back that nobody owns.
+    """
+    video = await owned_video(request)
+    if video.status in ("uploading", "processing"):
+        raise ApiError(409, "conflict", f"the video is {video.status}: delete it once it has completed or failed")
+    prefixes = [f"{name}/{video.video_id}/" for name in PREFIXES]
+    for prefix in prefixes:
+        await request.app[STORAGE].delete_prefix(prefix)
+    # the record goes last: a DELETE cut short by a failure can be sent again, and finishes the job
+    deleted = VideoDeleted(owner=video.owner, prefixes=prefixes)
+    event_id = stable_event_id(VideoDeleted.TYPE, video.video_id)
+    await request.app[BUS].publish(Envelope.wrap(deleted, video_id=video.video_id, event_id=event_id))
+    await request.app[VIDEOS].delete(video.video_id)
+    return web.Response(status=204)
 
 
-def playback_url(request: web.Request, video: VideoRecord) -> str | None:
-    """A signed URL; the token is a path segment, so relative URIs in the playlists inherit it."""
-    return signed_url(request, video, "master.m3u8") if video.status == "completed" else None
+def status(request: web.Request, video: VideoRecord) -> VideoStatusBody:
+    return VideoStatusBody(
+        status=video.status,
+        progress=video.progress,
+        qualities=video.qualities,
+        error=video.error,
+        playback_url=signed_url(request, video, "master.m3u8") if video.status == "completed" else None,
+    )
 
 
-def artwork_urls(request: web.Request, video: VideoRecord) -> dict[str, str | None]:
-    if not video.artwork:
-        return {"posterUrl": None, "storyboardUrl": None}
-    return {
-        "posterUrl": signed_url(request, video, "poster.jpg"),
-        "storyboardUrl": signed_url(request, video, "storyboard/storyboard.vtt"),
-    }
+def details(request: web.Request, video: VideoRecord, signed: bool = True) -> VideoDetailsBody:
+    """Everything about a video; `signed=False` leaves out the signed URLs (for streams that repeat)."""
+    artwork = signed and video.artwork
+    now = status(request, video).model_dump()
+    if not signed:
+        now["playback_url"] = None
+    return VideoDetailsBody(
+        **now,
+        video_id=video.video_id,
+        filename=video.filename,
+        size=video.size,
+        visibility=video.visibility,
+        duration_seconds=video.duration_s,
+        created_at=video.created_at,
+        quality={rung: RungQuality(ssim=q.ssim, psnr=q.psnr) for rung, q in video.quality.items()},
+        poster_url=signed_url(request, video, "poster.jpg") if artwork else None,
+        storyboard_url=signed_url(request, video, "storyboard/storyboard.vtt") if artwork else None,
+    )
 
 
 def signed_url(request: web.Request, video: VideoRecord, path: str) -> str:
     token = request.app[TOKENS].playback_token(video.video_id, request.app[SETTINGS].playback_ttl_s)
-    return f"{public_base(request)}/play/{token}/{path}"
+    return f"{public_base(request)}/videos/{video.video_id}/{path}?token={token}"
 
 
 def public_base(request: web.Request) -> str:
@@ -108,18 +182,28 @@ def public_base(request: web.Request) -> str:
     return request.app[SETTINGS].public_url.rstrip("/") or f"{request.scheme}://{request.host}"
 
 
-async def _json(request: web.Request) -> Any:
+def reply(body: BaseModel, status: int = 200) -> web.Response:
+    return web.json_response(body.model_dump(mode="json", by_alias=True), status=status)
+
+
+async def parse_json(request: web.Request, model: type[M]) -> M:
     if request.content_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "send a JSON body with Content-Type: application/json")
+    limit = request.app[SETTINGS].max_json_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "too_large", f"a JSON body may be at most {limit} bytes")
+    raw = await request.content.read(limit + 1)
+    if len(raw) > limit:
+        raise ApiError(413, "too_large", f"a JSON body may be at most {limit} bytes")
     try:
-        return json.loads(await request.read())
+        data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "bad_request", "body is not valid JSON") from None
-
-
-def parse_body(model: type[M], data: Any) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors())
-        raise ApiError(400, "bad_request", problems) from None
+        raise ApiError(400, "bad_request", problems(error)) from None
+
+
+def problems(error: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors())

@@ -1,4 +1,4 @@
-"""Wiring of the gateway: its routes, its status projection consumer, its HTTP client."""
+"""Wiring of the gateway: its routes and middlewares, its status projection, its HTTP clients."""
 
 from __future__ import annotations
 
@@ -8,37 +8,47 @@ import aiohttp
 from aiohttp import web
 
 from vodkit_gateway import tus
-from vodkit_gateway.api import SETTINGS, create_video, renew_upload_token, video_details, video_status
-from vodkit_gateway.auth import TOKENS, VIDEOS
+from vodkit_gateway.api import SETTINGS
+from vodkit_gateway.auth import TOKENS, USER_AUTH, VIDEOS, UserAuth
+from vodkit_gateway.browser_policy import CORS_ORIGINS, STRICT_TRANSPORT, add_headers, cors_preflight
 from vodkit_gateway.expiry import UploadExpiry
-from vodkit_gateway.playback import serve_hls
+from vodkit_gateway.jwks import JsonWebKeys
+from vodkit_gateway.openapi import add_routes
+from vodkit_gateway.ratelimit import PROXY_HOPS, RATE_LIMITER, Budget, RateLimiter, rate_limits
+from vodkit_gateway.routes import OPENAPI, OPERATIONS, openapi_document
 from vodkit_gateway.settings import GatewaySettings
-from vodkit_gateway.upload_proxy import CLIENT, forward_upload, forward_upload_state
+from vodkit_gateway.upload_proxy import CLIENT
 from vodkit_gateway.videos import Videos
+from vodkit_gateway.webpage import WEB_DIR
 from vodkit_shared.bus import Subscription
 from vodkit_shared.events import EVENT_TYPES
 from vodkit_shared.service import BUS, METADATA, running_every, service_app, with_resources
 from vodkit_shared.tokens import Tokens
 
 NAME = "gateway"
+VERSION = "0.2.0"
 
 
 def create_app(settings: GatewaySettings) -> web.Application:
     app = service_app(NAME)
     app[SETTINGS] = settings
     app[TOKENS] = Tokens(settings.resolved_auth_secret())
+    app[CORS_ORIGINS] = frozenset(settings.cors_origins)
+    app[STRICT_TRANSPORT] = settings.public_url.startswith("https://")
+    app[PROXY_HOPS] = settings.trusted_proxy_hops
+    app[WEB_DIR] = settings.web_dir
+    app[OPENAPI] = openapi_document(VERSION, settings.max_upload_bytes)
     with_resources(app, settings)
     app.cleanup_ctx.append(_projection)
-    app.cleanup_ctx.append(_upload_client)
-    app.router.add_post("/api/videos", create_video)
-    app.router.add_post("/api/videos/upload", forward_upload)
-    app.router.add_get("/api/videos/{video_id}/upload", forward_upload_state)
-    app.router.add_post("/api/videos/{video_id}/upload-token", renew_upload_token)
-    app.router.add_get("/api/videos/{video_id}/status", video_status)
-    app.router.add_get("/api/videos/{video_id}", video_details)
-    app.router.add_get("/play/{token}/{path:.+}", serve_hls)
-    app.middlewares.append(tus.tus_headers)  # inside json_errors, so its 412 is rendered too
-    tus.add_routes(app)
+    app.cleanup_ctx.append(_http_client)
+    app.cleanup_ctx.append(_rate_limits)
+    # outermost first: preflights answered before anything; json_errors (from service_app) renders
+    # what the inner ones raise, the 429 and tus's 412 included
+    app.middlewares.insert(0, cors_preflight)
+    app.middlewares.append(rate_limits)
+    app.middlewares.append(tus.tus_headers)
+    app.on_response_prepare.append(add_headers)
+    add_routes(app, OPERATIONS)
     return app
 
 
@@ -54,8 +64,32 @@ async def _projection(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-async def _upload_client(app: web.Application) -> AsyncIterator[None]:
+async def _http_client(app: web.Application) -> AsyncIterator[None]:
+    """A client for the upload service (bodies pass through as they are), one for the identity provider."""
+    settings = app[SETTINGS]
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=300)
-    async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as client:
+    async with (
+        aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as client,
+        aiohttp.ClientSession() as provider,
+    ):
         app[CLIENT] = client
+        jwks = JsonWebKeys(settings.jwks_url, provider) if settings.jwks_url else None
+        app[USER_AUTH] = UserAuth(app[TOKENS], jwks, settings.jwt_issuer, settings.jwt_audience)
+        yield
+
+
+async def _rate_limits(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    if not settings.rate_limits_enabled:
+        yield
+        return
+    window = settings.rate_limit_window_s
+    budgets = {
+        "api": Budget(settings.rate_limit_api, window),
+        "upload": Budget(settings.rate_limit_upload, window),
+        "playback": Budget(settings.rate_limit_playback, window),
+    }
+    limiter = RateLimiter(app[METADATA].collection("rate_limits"), budgets)
+    app[RATE_LIMITER] = limiter
+    async with running_every(window, limiter.forget_old_windows):
         yield

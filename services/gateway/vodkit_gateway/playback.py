@@ -1,80 +1,190 @@
-"""Playback delivery: `/play/{token}/{path}` serves a video's HLS objects to anyone holding the token.
+"""Playback delivery: `/videos/{videoId}/{object}?token=…` serves a video's HLS objects and artwork.
 
-The token is scoped to one video and short-lived. Because it is a path segment, the relative
-URIs inside the playlists (`720p/playlist.m3u8`, `seg_00000.ts`) resolve under the same token:
-a plain HTTP client and hls.js fetch the whole stream with no rewriting.
+The token is scoped to one video and short-lived. Playlists (and the storyboard's WebVTT) are
+rewritten on the way out so that every URI in them carries the same token: a player that
+only follows URIs fetches the whole stream, and a token for video A opens nothing of video B.
+
+Segments and other objects honour single Range requests. Cache headers suit a CDN: segments
+never change under their name (immutable, a year); playlists may be re-packaged (short).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from urllib.parse import quote
 
 from aiohttp import web
 
-from vodkit_gateway.auth import TOKENS
+from vodkit_gateway.auth import TOKENS, video_id
 from vodkit_shared.service import STORAGE, ApiError
 from vodkit_shared.storage import ObjectNotFound
 from vodkit_shared.tokens import TokenError
 
-_HLS_PATH = re.compile(r"^(master\.m3u8|[0-9]{2,4}p/(playlist\.m3u8|init\.mp4|seg_[0-9]{5}\.(ts|m4s)))$")
-_ARTWORK_PATH = re.compile(r"^(poster\.jpg|storyboard/(storyboard\.vtt|sprite_[0-9]{3}\.jpg))$")
+RUNG = r"[0-9]{3,4}p"
+SEGMENT = r"seg_[0-9]{5}\.(ts|m4s)|init\.mp4"
+SPRITE = r"storyboard\.vtt|sprite_[0-9]{3}\.jpg"
 _TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
     ".ts": "video/mp2t",
     ".m4s": "video/mp4",
     ".mp4": "video/mp4",
     ".jpg": "image/jpeg",
-    ".vtt": "text/vtt",
+    ".vtt": "text/vtt; charset=utf-8",
 }
-# Segments never change under their name; playlists may be re-packaged, so CDNs recheck them often.
 _LONG = "public, max-age=31536000, immutable"
 _CACHE = {
-    ".m3u8": "public, max-age=60",
+    ".m3u8": "public, max-age=30",
     ".ts": _LONG,
     ".m4s": _LONG,
     ".mp4": _LONG,
     ".jpg": "public, max-age=3600",
     ".vtt": "public, max-age=3600",
 }
+_REWRITTEN = (".m3u8", ".vtt")
+_URI_ATTRIBUTE = re.compile(r'URI="([^"]+)"')
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-def storage_key(video_id: str, path: str) -> str | None:
-    """Where a playback path's object lives, or None if the path names nothing servable."""
-    if _HLS_PATH.match(path):
-        return f"hls/{video_id}/{path}"
-    if _ARTWORK_PATH.match(path):
-        return f"artwork/{video_id}/{path}"
-    return None
+def storage_key(video: str, path: str) -> str:
+    """Where a playback path's object lives; the routes only let well-formed paths through."""
+    prefix = "artwork" if path.startswith(("poster", "storyboard/")) else "hls"
+    return f"{prefix}/{video}/{path}"
 
 
-async def serve_hls(request: web.Request) -> web.StreamResponse:
-    try:
-        video_id = request.app[TOKENS].verify_playback(request.match_info["token"])
-    except TokenError as error:
-        raise ApiError(403, "forbidden", f"invalid playback token: {error}") from None
-    path = request.match_info["path"]
-    key = storage_key(video_id, path)
-    if key is None:
-        raise ApiError(404, "not_found", "no such playback object")
-    storage = request.app[STORAGE]
-    size = await storage.size(key)
+async def serve_master(request: web.Request) -> web.StreamResponse:
+    return await _serve(request, "master.m3u8")
+
+
+async def serve_media_playlist(request: web.Request) -> web.StreamResponse:
+    return await _serve(request, f"{request.match_info['rung']}/playlist.m3u8")
+
+
+async def serve_segment(request: web.Request) -> web.StreamResponse:
+    return await _serve(request, f"{request.match_info['rung']}/{request.match_info['segment']}")
+
+
+async def serve_poster(request: web.Request) -> web.StreamResponse:
+    return await _serve(request, "poster.jpg")
+
+
+async def serve_storyboard(request: web.Request) -> web.StreamResponse:
+    return await _serve(request, f"storyboard/{request.match_info['file']}")
+
+
+async def _serve(request: web.Request, path: str) -> web.StreamResponse:
+    video, token = _authorised(request)
+    key = storage_key(video, path)
+    suffix = path[path.rindex(".") :]
+    if suffix in _REWRITTEN:
+        return await _serve_rewritten(request, key, suffix, token)
+    size = await request.app[STORAGE].size(key)
     if size is None:
         raise ApiError(404, "not_found", "no such playback object")
-    suffix = path[path.rindex(".") :]
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": _TYPES[suffix],
-            "Cache-Control": _CACHE[suffix],
-            "Access-Control-Allow-Origin": "*",
-        }
+    return await _stream(request, key, suffix, size)
+
+
+def _authorised(request: web.Request) -> tuple[str, str]:
+    """The video in the path and the token, if the token is valid for that video: 403 otherwise."""
+    video = video_id(request)
+    token = request.query.get("token", "")
+    if not token:
+        raise ApiError(403, "forbidden", "playback needs ?token=… from the video's playbackUrl")
+    try:
+        granted = request.app[TOKENS].verify_playback(token)
+    except TokenError as error:
+        raise ApiError(403, "forbidden", f"invalid playback token: {error}") from None
+    if granted != video:
+        raise ApiError(403, "forbidden", "the playback token is for another video")
+    return video, token
+
+
+async def _serve_rewritten(request: web.Request, key: str, suffix: str, token: str) -> web.Response:
+    try:
+        text = (await request.app[STORAGE].get_bytes(key)).decode()
+    except ObjectNotFound:
+        raise ApiError(404, "not_found", "no such playback object") from None
+    body = (sign_playlist if suffix == ".m3u8" else sign_storyboard)(text, token).encode()
+    byte_range = _byte_range(request, len(body))
+    response = web.Response(
+        body=body if byte_range is None else body[byte_range.start : byte_range.end + 1],
+        status=200 if byte_range is None else 206,
+        headers=_headers(suffix, len(body), byte_range),
     )
-    response.content_length = size
+    return response
+
+
+async def _stream(request: web.Request, key: str, suffix: str, size: int) -> web.StreamResponse:
+    byte_range = _byte_range(request, size)
+    response = web.StreamResponse(status=200 if byte_range is None else 206, headers=_headers(suffix, size, byte_range))
+    response.content_length = size if byte_range is None else byte_range.length
     await response.prepare(request)
     if request.method != "HEAD":
+        offset, length = (0, None) if byte_range is None else (byte_range.start, byte_range.length)
         try:
-            async for chunk in storage.stream(key):
+            async for chunk in request.app[STORAGE].stream(key, offset, length):
                 await response.write(chunk)
         except ObjectNotFound:
-            pass  # deleted between stat and read: the response is cut short
+            pass  # deleted between stat and read: the response is cut short, and its length tells
     await response.write_eof()
     return response
+
+
+def _headers(suffix: str, size: int, byte_range: ByteRange | None) -> dict[str, str]:
+    headers = {
+        "Content-Type": _TYPES[suffix],
+        "Cache-Control": _CACHE[suffix],
+        "Accept-Ranges": "bytes",
+        "Access-Control-Allow-Origin": "*",  # the token, not the origin, is what grants access
+    }
+    if byte_range is not None:
+        headers["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{size}"
+    return headers
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    start: int
+    end: int  # inclusive, as in Content-Range
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+
+def _byte_range(request: web.Request, size: int) -> ByteRange | None:
+    """The one range asked for, None for the whole object; 416 if it lies outside the object.
+
+    A header that is not a single `bytes=` range is ignored, as RFC 9110 allows.
+    """
+    match = _RANGE.match(request.headers.get("Range", "").strip())
+    if match is None or match.groups() == ("", ""):
+        return None
+    first, last = match.groups()
+    if first == "":  # the last N bytes
+        start, end = max(0, size - int(last)), size - 1
+    else:
+        start, end = int(first), min(size - 1, int(last)) if last else size - 1
+    if start >= size or start > end:
+        raise ApiError(
+            416, "range_not_satisfiable", f"the object has {size} bytes", headers={"Content-Range": f"bytes */{size}"}
+        )
+    return ByteRange(start, end)
+
+
+def sign_playlist(text: str, token: str) -> str:
+    """The playlist with `?token=` on every URI: URI lines and URI="…" attributes of tags."""
+    query = "?token=" + quote(token, safe="")
+
+    def sign(line: str) -> str:
+        if line.startswith("#"):
+            return _URI_ATTRIBUTE.sub(lambda m: f'URI="{m.group(1)}{query}"', line)
+        return line + query if line.strip() else line
+
+    return "\n".join(sign(line) for line in text.split("\n"))
+
+
+def sign_storyboard(text: str, token: str) -> str:
+    """The WebVTT with `?token=` before the `#xywh=` fragment of every sprite reference."""
+    query = "?token=" + quote(token, safe="")
+    return re.sub(r"^(sprite_[0-9]{3}\.jpg)(#|$)", rf"\1{query}\2", text, flags=re.MULTILINE)

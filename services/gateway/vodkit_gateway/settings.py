@@ -1,6 +1,10 @@
+from pathlib import Path
+
 from pydantic import Field
 
 from vodkit_shared.settings import CommonSettings
+
+_WEB = Path(__file__).resolve().parents[1] / "web"
 
 
 class GatewaySettings(CommonSettings):
@@ -8,6 +12,7 @@ class GatewaySettings(CommonSettings):
     upload_url: str = Field("http://127.0.0.1:8081", description="Base URL of the upload service.")
     public_url: str = Field("", description="Base URL clients see (default: from the request's Host).")
     max_upload_bytes: int = Field(50 * 1024**3, ge=1, description="Largest file a video may be (413 beyond).")
+    max_json_bytes: int = Field(16 * 1024, ge=256, description="Largest JSON request body (413 beyond).")
     upload_expiry_s: float = Field(
         25 * 3600,
         gt=0,
@@ -16,3 +21,24 @@ class GatewaySettings(CommonSettings):
     sweep_interval_s: float = Field(600, gt=0, description="How often silent uploads are looked for.")
     chunk_size: int = Field(8 * 1024**2, ge=1024, description="Chunk size suggested to uploaders.")
     playback_ttl_s: int = Field(6 * 3600, ge=60, description="Life of a playback URL's token.")
+    # user tokens from an identity provider (RS256); vodkit's own HS256 tokens are always accepted
+    jwks_url: str = Field("", description="JWKS URL of an identity provider whose RS256 tokens are accepted.")
+    jwt_issuer: str = Field("", description="Required `iss` of RS256 user tokens (unchecked if empty).")
+    jwt_audience: str = Field("", description="Required `aud` of RS256 user tokens (unchecked if empty).")
+    # rate limits per client and route class, over a sliding window; the seed's default is 100 per 15 min
+    rate_limit_window_s: float = Field(900, gt=0, description="Length of the rate-limit window.")
+    rate_limit_api: int = Field(100, ge=1, description="API requests per client per window.")
+    rate_limit_upload: int = Field(
+        2000, ge=1, description="Upload requests (chunks, tus) per client per window: 16 GiB at 8 MiB chunks."
+    )
+    rate_limit_playback: int = Field(
+        3000, ge=1, description="Playback requests per client per window: a viewer fetches a segment every 2–15 s."
+    )
+    rate_limits_enabled: bool = Field(True, description="Turn every rate limit off (tests, trusted networks).")
+    trusted_proxy_hops: int = Field(
+        0, ge=0, description="Proxies in front that append to X-Forwarded-For; 0 uses the peer address."
+    )
+    cors_origins: list[str] = Field(default_factory=list, description="Other origins allowed to call the API.")
+    live_stream_s: float = Field(55, gt=0, description="How long one server-sent event stream stays open.")
+    live_poll_s: float = Field(1, gt=0, description="How often a server-sent event stream checks for changes.")
+    web_dir: Path = Field(_WEB, description="Directory of the web page and its installed npm packages.")

@@ -30,16 +30,9 @@ _RETURNED = ("Upload-Offset", "Upload-Length", "Upload-Expires", "Tus-Resumable"
 
 @web.middleware
 async def tus_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every tus answer says Tus-Resumable; a request for another protocol version gets 412."""
+    """Every tus answer says Tus-Resumable, errors included."""
     if not request.path.startswith("/api/uploads"):
         return await handler(request)
-    if request.method != "OPTIONS" and request.headers.get("Tus-Resumable") != VERSION:
-        raise ApiError(
-            412,
-            "precondition_failed",
-            f"this server speaks tus {VERSION}: send Tus-Resumable: {VERSION}",
-            headers={"Tus-Version": VERSION, "Tus-Resumable": VERSION},
-        )
     try:
         response = await handler(request)
     except ApiError as error:
@@ -47,6 +40,20 @@ async def tus_headers(request: web.Request, handler: Handler) -> web.StreamRespo
         raise
     response.headers["Tus-Resumable"] = VERSION
     return response
+
+
+def _check_version(request: web.Request) -> None:
+    """400 without Tus-Resumable, 412 for another version (checked once the caller is known)."""
+    version = request.headers.get("Tus-Resumable")
+    if version == VERSION:
+        return
+    status, code = (400, "bad_request") if version is None else (412, "precondition_failed")
+    raise ApiError(
+        status,
+        code,
+        f"this server speaks tus {VERSION}: send Tus-Resumable: {VERSION}",
+        headers={"Tus-Version": VERSION, "Tus-Resumable": VERSION},
+    )
 
 
 async def options(request: web.Request) -> web.Response:
@@ -63,21 +70,29 @@ async def options(request: web.Request) -> web.Response:
 
 
 async def create(request: web.Request) -> web.Response:
-    user = current_user(request)
+    user = await current_user(request)
+    _check_version(request)
     length = _upload_length(request)
     metadata = _metadata(request.headers.get("Upload-Metadata", ""))
     filename = metadata.get("filename") or metadata.get("name") or "upload"
     video = VideoRecord(video_id=str(uuid.uuid4()), owner=user, filename=filename[:255], size=length)
     await request.app[VIDEOS].create(video)
-    response = await _forward(request, video, f"/api/tus/{video.video_id}")
-    if response.status == 201:
-        response.headers["Location"] = f"{public_base(request)}/api/uploads/{video.video_id}"
+    try:
+        response = await _forward(request, video, f"/api/tus/{video.video_id}")
+    except ApiError:
+        await request.app[VIDEOS].delete(video.video_id)
+        raise
+    if response.status != 201:  # nothing was stored: no video is left waiting for an upload that never was
+        await request.app[VIDEOS].delete(video.video_id)
+        return response
+    response.headers["Location"] = f"{public_base(request)}/api/uploads/{video.video_id}"
     return response
 
 
 async def upload(request: web.Request) -> web.Response:
     """HEAD, PATCH and DELETE of one upload, by its owner."""
     video = await owned_video(request)
+    _check_version(request)
     return await _forward(request, video, f"/api/tus/{video.video_id}")
 
 
@@ -107,17 +122,8 @@ def _metadata(header: str) -> dict[str, str]:
     for item in filter(None, (part.strip() for part in header.split(","))):
         key, _, value = item.partition(" ")
         try:
-            pairs[key] = base64.b64decode(value, validate=True).decode() if value else ""
-        except (binascii.Error, UnicodeDecodeError):
+            # a value is opaque bytes to tus; as a filename, what is not UTF-8 becomes U+FFFD
+            pairs[key] = base64.b64decode(value, validate=True).decode(errors="replace") if value else ""
+        except binascii.Error:
             raise ApiError(400, "bad_request", f"Upload-Metadata value of {key!r} is not base64 text") from None
     return pairs
-
-
-def add_routes(app: web.Application) -> None:
-    for path in ("/api/uploads", "/api/uploads/"):
-        app.router.add_route("OPTIONS", path, options)
-        app.router.add_post(path, create)
-    app.router.add_route("OPTIONS", "/api/uploads/{video_id}", options)
-    app.router.add_route("HEAD", "/api/uploads/{video_id}", upload)
-    app.router.add_patch("/api/uploads/{video_id}", upload)
-    app.router.add_delete("/api/uploads/{video_id}", upload)

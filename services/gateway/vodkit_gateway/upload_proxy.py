@@ -6,7 +6,7 @@ import aiohttp
 from aiohttp import web
 
 from vodkit_gateway.api import SETTINGS
-from vodkit_gateway.auth import TOKENS, owned_video
+from vodkit_gateway.auth import TOKENS, USER_AUTH, owned_video, video_id
 from vodkit_shared.service import ApiError, bearer_token
 from vodkit_shared.tokens import TokenError
 
@@ -21,9 +21,9 @@ async def forward_upload(request: web.Request) -> web.Response:
 
 async def forward_upload_state(request: web.Request) -> web.Response:
     """With an upload token, the upload service checks it; with the owner's user token, the gateway does."""
-    path = f"/api/videos/{request.match_info['video_id']}/upload"
+    path = f"/api/videos/{video_id(request)}/upload"
     try:
-        request.app[TOKENS].verify_user(bearer_token(request))
+        await request.app[USER_AUTH].user(bearer_token(request))
     except TokenError:
         return await forward(request, path)
     video = await owned_video(request)

@@ -9,10 +9,10 @@ and a rung's state never goes back.
 from __future__ import annotations
 
 import time
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from vodkit_gateway.schemas import Quality, Status, Visibility
 from vodkit_shared.events import (
     ArtworkReady,
     Envelope,
@@ -25,8 +25,6 @@ from vodkit_shared.events import (
 )
 from vodkit_shared.metadata import Collection, Document
 
-Status = Literal["uploading", "processing", "completed", "failed"]
-Quality = Literal["processing", "ready", "failed"]
 _RANK = {"uploading": 0, "processing": 1, "completed": 2, "failed": 2}
 TRANSCODE_SHARE = 90  # progress points given to transcoding; packaging takes the rest
 
@@ -42,6 +40,7 @@ class VideoRecord(BaseModel):
     filename: str
     size: int
     sha256: str | None = None  # declared by the uploader, verified at assembly
+    visibility: Visibility = "private"
     status: Status = "uploading"
     progress: int = 0
     qualities: dict[str, Quality] = Field(default_factory=dict)
@@ -106,8 +105,26 @@ class Videos:
         doc = await self._c.get(video_id)
         return VideoRecord.model_validate(doc) if doc else None
 
+    async def owned_by(self, owner: str) -> list[VideoRecord]:
+        return sorted(map(VideoRecord.model_validate, await self._c.find("owner", owner)), key=_newest_first)
+
+    async def public(self) -> list[VideoRecord]:
+        found = map(VideoRecord.model_validate, await self._c.find("visibility", "public"))
+        return sorted((v for v in found if v.status == "completed"), key=_newest_first)
+
+    async def set_visibility(self, video_id: str, visibility: Visibility) -> VideoRecord | None:
+        doc = await self._c.update(video_id, lambda doc: {**doc, "visibility": visibility, "updated_at": time.time()})
+        return VideoRecord.model_validate(doc) if doc else None
+
+    async def delete(self, video_id: str) -> bool:
+        return await self._c.delete(video_id)
+
     async def on_event(self, envelope: Envelope) -> None:
         def change(doc: Document) -> Document:
             return project(VideoRecord.model_validate(doc), envelope).model_dump()
 
         await self._c.update(envelope.video_id, change)  # unknown videos are not ours: ignored
+
+
+def _newest_first(video: VideoRecord) -> float:
+    return -video.created_at

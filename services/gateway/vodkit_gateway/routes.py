@@ -1,0 +1,406 @@
+"""Every route of the gateway, with what it takes and answers: the router and `/api/openapi.json` read this table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from vodkit_gateway import api, playback, tus, upload_proxy, webpage
+from vodkit_gateway.openapi import Body, Operation, Param, Reply, document
+from vodkit_gateway.schemas import (
+    MAX_UPLOAD,
+    VIDEO_ID_PATTERN,
+    ChunkForm,
+    ChunkProgress,
+    CreateVideo,
+    Health,
+    UpdateVideo,
+    UploadGrantBody,
+    UploadState,
+    VideoDetailsBody,
+    VideoList,
+    VideoStatusBody,
+)
+from vodkit_shared.service import healthz, metrics, readyz
+
+OPENAPI = web.AppKey("openapi", dict[str, Any])
+
+VIDEO_ID = Param(
+    "video_id",
+    "path",
+    {"type": "string", "pattern": VIDEO_ID_PATTERN},
+    "The video's id (a lowercase UUID).",
+    route_pattern="[0-9a-f-]{36}",
+)
+TOKEN = Param("token", "query", {"type": "string", "minLength": 1}, "Playback token from the video's playbackUrl.")
+RUNG = Param(
+    "rung", "path", {"type": "string", "pattern": r"^[0-9]{3,4}p$"}, "Ladder rung, e.g. 720p.", True, "[0-9]{3,4}p"
+)
+SEGMENT = Param(
+    "segment",
+    "path",
+    {"type": "string", "pattern": r"^(seg_[0-9]{5}\.(ts|m4s)|init\.mp4)$"},
+    "A media segment, or the fMP4 initialisation segment.",
+    route_pattern=r"seg_[0-9]{5}\.(?:ts|m4s)|init\.mp4",
+)
+STORYBOARD_FILE = Param(
+    "file",
+    "path",
+    {"type": "string", "pattern": r"^(storyboard\.vtt|sprite_[0-9]{3}\.jpg)$"},
+    "The WebVTT index or one of its sprite sheets.",
+    route_pattern=r"storyboard\.vtt|sprite_[0-9]{3}\.jpg",
+)
+RANGE = Param("Range", "header", {"type": "string"}, "One byte range, e.g. `bytes=0-1023`.", required=False)
+TUS_RESUMABLE = Param(
+    "Tus-Resumable", "header", {"type": "string", "enum": ["1.0.0"]}, "The tus version (412 for others)."
+)
+_BASE64 = "([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
+_PAIR = rf"[^\s,]+( {_BASE64})?"
+TUS_METADATA = rf"^\s*$|^\s*{_PAIR}(\s*,\s*{_PAIR})*\s*$"  # key, space, base64 value; pairs comma-separated
+_TUS_REPLY = ("Tus-Resumable", "Upload-Offset", "Upload-Length", "Upload-Expires")
+
+BINARY = {"type": "string", "format": "binary"}
+JSON_ERRORS = (400, 413, 415)
+SSE_VIDEO_LIST = {  # one event, as schemathesis and OpenAPI 3.2's itemSchema read a stream
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"const": "videos"},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+}
+MEDIA_REPLIES = {
+    200: Reply("The object.", schema=BINARY, media_type="application/octet-stream", headers=("Cache-Control",)),
+    206: Reply(
+        "The range asked for.", schema=BINARY, media_type="application/octet-stream", headers=("Content-Range",)
+    ),
+}
+
+
+def _playback(operation_id: str, path: str, handler: Any, summary: str, *params: Param) -> Operation:
+    return Operation(
+        "GET",
+        f"/videos/{{video_id}}/{path}",
+        handler,
+        operation_id,
+        summary,
+        "playback",
+        MEDIA_REPLIES,
+        errors=(403, 404, 416),
+        params=(VIDEO_ID, *params, TOKEN, RANGE),
+    )
+
+
+def _tus_collection(path: str, suffix: str) -> list[Operation]:
+    return [
+        Operation(
+            "OPTIONS",
+            path,
+            tus.options,
+            f"tusOptions{suffix}",
+            "tus: what this server supports",
+            "tus",
+            {204: Reply("Supported version, extensions and limits.", headers=("Tus-Version", "Tus-Extension"))},
+            rate_limited=False,
+        ),
+        Operation(
+            "POST",
+            path,
+            tus.create,
+            f"tusCreate{suffix}",
+            "tus: create an upload (and its video), optionally with the first bytes",
+            "tus",
+            {201: Reply("Created; Location is the upload's URL.", headers=("Location", *_TUS_REPLY))},
+            errors=(400, 409, 412, 413, 415, 460, 503),
+            security="user",
+            params=(
+                TUS_RESUMABLE,
+                Param(
+                    "Upload-Length",
+                    "header",
+                    {"type": "integer", "minimum": 1, "maximum": MAX_UPLOAD},
+                    "Bytes in the file.",
+                ),
+                Param(
+                    "Upload-Metadata",
+                    "header",
+                    {"type": "string", "pattern": TUS_METADATA},
+                    "`filename <base64>`, …",
+                    False,
+                ),
+            ),
+            body=Body("application/offset+octet-stream", schema=BINARY, required=False),
+        ),
+    ]
+
+
+def _tus_upload(method: str, operation_id: str, summary: str, reply: Reply, *extra: Param, **kw: Any) -> Operation:
+    return Operation(
+        method,
+        "/api/uploads/{video_id}",
+        tus.options if method == "OPTIONS" else tus.upload,
+        operation_id,
+        summary,
+        "tus",
+        {200 if method == "HEAD" else 204: reply},
+        params=(VIDEO_ID, *extra) if method == "OPTIONS" else (VIDEO_ID, TUS_RESUMABLE, *extra),
+        **kw,
+    )
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(request.app[OPENAPI])
+
+
+OPERATIONS: list[Operation] = [
+    Operation(
+        "POST",
+        "/api/videos",
+        api.create_video,
+        "createVideo",
+        "Create a video and get a token to upload it",
+        "videos",
+        {201: Reply("Created.", UploadGrantBody)},
+        errors=JSON_ERRORS,
+        security="user",
+        body=Body("application/json", CreateVideo),
+    ),
+    Operation(
+        "GET",
+        "/api/videos",
+        api.list_my_videos,
+        "listMyVideos",
+        "My videos, newest first",
+        "videos",
+        {200: Reply("The caller's videos.", VideoList)},
+        security="user",
+    ),
+    Operation(
+        "GET",
+        "/api/videos/public",
+        api.list_public_videos,
+        "listPublicVideos",
+        "Public videos, newest first",
+        "videos",
+        {200: Reply("Completed public videos of every user.", VideoList)},
+    ),
+    Operation(
+        "GET",
+        "/api/videos/live",
+        api.watch_my_videos,
+        "watchMyVideos",
+        "My videos as server-sent events, sent again on every change",
+        "videos",
+        {200: Reply("`event: videos`, data a VideoList.", schema=SSE_VIDEO_LIST, media_type="text/event-stream")},
+        security="user",
+    ),
+    Operation(
+        "GET",
+        "/api/videos/{video_id}",
+        api.video_details,
+        "getVideo",
+        "A video's details and status",
+        "videos",
+        {200: Reply("The video.", VideoDetailsBody)},
+        errors=(403, 404),
+        security="optional_user",
+        params=(VIDEO_ID,),
+        description="Private videos: owner only. Unlisted and public videos: anyone with the id.",
+    ),
+    Operation(
+        "PATCH",
+        "/api/videos/{video_id}",
+        api.update_video,
+        "updateVideo",
+        "Change a video's visibility",
+        "videos",
+        {200: Reply("The video as changed.", VideoDetailsBody)},
+        errors=(*JSON_ERRORS, 403, 404),
+        security="user",
+        params=(VIDEO_ID,),
+        body=Body("application/json", UpdateVideo),
+    ),
+    Operation(
+        "DELETE",
+        "/api/videos/{video_id}",
+        api.delete_video,
+        "deleteVideo",
+        "Delete a video and all its objects",
+        "videos",
+        {204: Reply("Deleted.")},
+        errors=(403, 404, 409),
+        security="user",
+        params=(VIDEO_ID,),
+    ),
+    Operation(
+        "GET",
+        "/api/videos/{video_id}/status",
+        api.video_status,
+        "getVideoStatus",
+        "A video's processing status",
+        "videos",
+        {200: Reply("The status.", VideoStatusBody)},
+        errors=(403, 404),
+        security="optional_user",
+        params=(VIDEO_ID,),
+    ),
+    Operation(
+        "POST",
+        "/api/videos/{video_id}/upload-token",
+        api.renew_upload_token,
+        "renewUploadToken",
+        "A fresh upload token for a video still uploading",
+        "uploads",
+        {200: Reply("A new token.", UploadGrantBody)},
+        errors=(403, 404, 409),
+        security="user",
+        params=(VIDEO_ID,),
+    ),
+    Operation(
+        "POST",
+        "/api/videos/upload",
+        upload_proxy.forward_upload,
+        "uploadChunk",
+        "Upload one chunk (the seed's API)",
+        "uploads",
+        {200: Reply("Stored; what the upload has so far.", ChunkProgress)},
+        errors=(400, 403, 409, 413, 503),
+        security="upload",
+        body=Body("multipart/form-data", ChunkForm),
+    ),
+    Operation(
+        "GET",
+        "/api/videos/{video_id}/upload",
+        upload_proxy.forward_upload_state,
+        "getUploadState",
+        "Which chunks are stored, to resume an upload",
+        "uploads",
+        {200: Reply("The upload's state.", UploadState)},
+        errors=(403, 404, 503),
+        security="upload",
+        params=(VIDEO_ID,),
+        description="With the upload token, or with the owner's user token.",
+    ),
+    *_tus_collection("/api/uploads/", ""),
+    *_tus_collection("/api/uploads", "NoSlash"),
+    _tus_upload(
+        "OPTIONS",
+        "tusUploadOptions",
+        "tus: what this server supports",
+        Reply("Supported."),
+        errors=(404,),
+        rate_limited=False,
+    ),
+    _tus_upload(
+        "HEAD",
+        "tusUploadOffset",
+        "tus: how many bytes the server has",
+        Reply("Upload-Offset says.", headers=_TUS_REPLY),
+        errors=(400, 403, 404, 412, 503),
+        security="user",
+    ),
+    _tus_upload(
+        "PATCH",
+        "tusAppend",
+        "tus: append bytes at Upload-Offset",
+        Reply("Appended.", headers=_TUS_REPLY),
+        Param("Upload-Offset", "header", {"type": "string", "pattern": "^[0-9]+$"}, "Where these bytes go."),
+        Param("Upload-Checksum", "header", {"type": "string"}, "`sha1|sha256 <base64 digest>`", required=False),
+        errors=(400, 403, 404, 409, 412, 413, 415, 460, 503),
+        security="user",
+        body=Body("application/offset+octet-stream", schema=BINARY),
+    ),
+    _tus_upload(
+        "DELETE",
+        "tusTerminate",
+        "tus: abandon an upload",
+        Reply("Terminated."),
+        errors=(400, 403, 404, 412, 503),
+        security="user",
+    ),
+    _playback("getMasterPlaylist", "master.m3u8", playback.serve_master, "Master playlist (URIs signed)"),
+    _playback("getMediaPlaylist", "{rung}/playlist.m3u8", playback.serve_media_playlist, "A rung's playlist", RUNG),
+    _playback("getSegment", "{rung}/{segment}", playback.serve_segment, "A media segment", RUNG, SEGMENT),
+    _playback("getPoster", "poster.jpg", playback.serve_poster, "The poster image"),
+    _playback(
+        "getStoryboard", "storyboard/{file}", playback.serve_storyboard, "Storyboard index or sprite", STORYBOARD_FILE
+    ),
+    Operation(
+        "GET",
+        "/api/openapi.json",
+        openapi_json,
+        "getOpenApi",
+        "This document",
+        "meta",
+        {200: Reply("OpenAPI 3.1.", schema={"type": "object"})},
+        rate_limited=False,
+    ),
+    Operation(
+        "GET",
+        "/healthz",
+        healthz,
+        "getHealth",
+        "Liveness",
+        "meta",
+        {200: Reply("Alive.", Health)},
+        rate_limited=False,
+    ),
+    Operation(
+        "GET",
+        "/readyz",
+        readyz,
+        "getReadiness",
+        "Readiness: the stores and the bus answer",
+        "meta",
+        {200: Reply("Ready.", Health), 503: Reply("Not ready; reason says why.", Health)},
+        rate_limited=False,
+    ),
+    Operation(
+        "GET",
+        "/metrics",
+        metrics,
+        "getMetrics",
+        "Prometheus metrics",
+        "meta",
+        {200: Reply("Text exposition format.", schema={"type": "string"}, media_type="text/plain")},
+        rate_limited=False,
+    ),
+    Operation(
+        "GET",
+        "/",
+        webpage.index,
+        "getWebPage",
+        "The web page: upload, my videos, player",
+        "web",
+        {200: Reply("HTML.", schema={"type": "string"}, media_type="text/html")},
+        rate_limited=False,
+    ),
+    Operation(
+        "GET",
+        "/web/{asset}",
+        webpage.asset,
+        "getWebAsset",
+        "A script or style sheet of the web page",
+        "web",
+        {200: Reply("The file.", schema={"type": "string"}, media_type="*/*")},
+        errors=(404,),
+        rate_limited=False,
+        params=(Param("asset", "path", {"type": "string", "enum": sorted(webpage.ASSETS)}, "File name."),),
+    ),
+]
+
+
+def openapi_document(version: str, max_upload_bytes: int) -> dict[str, Any]:
+    """The document, with the limits that come from settings filled in."""
+
+    def fill(node: Any) -> Any:
+        if node == MAX_UPLOAD:
+            return max_upload_bytes
+        if isinstance(node, dict):
+            return {key: fill(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [fill(value) for value in node]
+        return node
+
+    return dict(fill(document(OPERATIONS, "vodkit gateway", version)))

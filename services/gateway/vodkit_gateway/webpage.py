@@ -1,0 +1,42 @@
+"""The web page: one HTML file, its script and style, and hls.js from the npm registry.
+
+The page is same-origin with the API, so it needs no CORS, and a strict Content-Security-Policy
+(only this origin's scripts) applies to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from aiohttp import web
+
+from vodkit_gateway.browser_policy import PAGE_POLICY
+from vodkit_shared.service import ApiError
+
+WEB_DIR = web.AppKey("web_dir", Path)
+ASSETS = {
+    "app.js": ("app.js", "text/javascript"),
+    "style.css": ("style.css", "text/css"),
+    "hls.min.js": ("node_modules/hls.js/dist/hls.min.js", "text/javascript"),
+}
+_HEADERS = {"Content-Security-Policy": PAGE_POLICY, "Cache-Control": "no-cache"}
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    return await _file(request, "index.html", "text/html")
+
+
+async def asset(request: web.Request) -> web.FileResponse:
+    try:
+        name, content_type = ASSETS[request.match_info["asset"]]
+    except KeyError:
+        raise ApiError(404, "not_found", "no such asset") from None
+    return await _file(request, name, content_type)
+
+
+async def _file(request: web.Request, name: str, content_type: str) -> web.FileResponse:
+    path = request.app[WEB_DIR] / name
+    if not await asyncio.to_thread(path.is_file):  # hls.js is missing until `make setup` (npm ci) has run
+        raise ApiError(404, "not_found", f"{name} is not installed: run make setup")
+    return web.FileResponse(path, headers={**_HEADERS, "Content-Type": content_type})
