@@ -36,7 +36,7 @@ CHROMIUM_FLAGS = [
 PlayIn = Callable[[str], Awaitable[dict[str, Any]]]
 
 
-def _chromium() -> str:
+def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found and HLS_JS.exists():
         return found
@@ -49,7 +49,7 @@ def _chromium() -> str:
 @pytest.fixture
 async def play_in_hlsjs(tmp_path: Path) -> AsyncIterator[PlayIn]:
     """`await play_in_hlsjs(url)` plays every level of `url` in hls.js and returns what the page saw."""
-    chromium = _chromium()
+    browser_path = chromium()
     reported: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
     async def result(request: web.Request) -> web.Response:
@@ -76,7 +76,7 @@ async def play_in_hlsjs(tmp_path: Path) -> AsyncIterator[PlayIn]:
         page = f"http://127.0.0.1:{port}/?src={quote(url, safe='')}"
         with (tmp_path / "chromium.log").open("wb") as log:  # the page's console lands here too
             browser = await asyncio.create_subprocess_exec(
-                chromium,
+                browser_path,
                 *CHROMIUM_FLAGS,
                 f"--user-data-dir={tmp_path / 'profile'}",
                 page,
