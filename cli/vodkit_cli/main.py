@@ -1,4 +1,4 @@
-"""`vodkit`: up | serve SERVICE | token | upload FILE."""
+"""`vodkit`: up | serve SERVICE | token | tier run | upload FILE."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from aiohttp import web
 
 from vodkit_cli.embedded import run_all
 from vodkit_cli.services import SERVICES
+from vodkit_cli.tier import parse_now, print_report, run_pass
 from vodkit_cli.uploader import UploadFailed, upload
 from vodkit_shared.logs import configure_logging
 from vodkit_shared.settings import CommonSettings
@@ -42,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, default=30 * 24 * 3600, help="seconds (default 30 days)")
     token.set_defaults(command=_token)
 
+    tier = commands.add_parser("tier", help="storage tiers").add_subparsers(required=True, metavar="ACTION")
+    tier_run = tier.add_parser("run", help="run one tiering pass now and print what moved")
+    tier_run.add_argument("--now", default=None, help="act as if it were this ISO-8601 time (default: now)")
+    tier_run.set_defaults(command=_tier_run)
+
     send = commands.add_parser("upload", help="upload a video in chunks")
     send.add_argument("file", type=Path)
     send.add_argument("--url", default="http://127.0.0.1:8080", help="gateway base URL")
@@ -69,6 +75,18 @@ def _serve(args: argparse.Namespace) -> None:
 
 def _token(args: argparse.Namespace) -> None:
     print(Tokens(CommonSettings().resolved_auth_secret()).user_token(args.user, args.ttl))
+
+
+def _tier_run(args: argparse.Namespace) -> int:
+    configure_logging(CommonSettings().log_level)
+    try:
+        now = parse_now(args.now)
+    except ValueError:
+        print(f"vodkit tier run: --now must be an ISO-8601 time, not {args.now!r}", file=sys.stderr)
+        return 2
+    report = asyncio.run(run_pass(now))
+    print_report(report, now)
+    return 1 if report.failed else 0
 
 
 def _upload(args: argparse.Namespace) -> int:

@@ -107,6 +107,21 @@ class VideoDeleted(Event):
     prefixes: list[str] = Field(description="Storage prefixes whose objects were removed, e.g. `hls/{videoId}/`.")
 
 
+class ObjectTiered(Event):
+    TYPE: ClassVar[str] = "object.tiered"
+    source_tier: str = Field(description="Tier the objects left: hot, warm or cold.")
+    destination_tier: str = Field(description="Tier the objects are in now.")
+    keys: list[str] = Field(description="Storage keys moved, all of this video.")
+    bytes: int = Field(description="Bytes moved.")
+
+
+class CdnPurged(Event):
+    TYPE: ClassVar[str] = "cdn.purged"
+    paths: list[str] = Field(description="Public paths purged; a path ending in '/' purges all below it.")
+    nodes: int = Field(description="Cache nodes that confirmed the purge.")
+    cause: str = Field(description="Type of the event that made them stale, e.g. package.done.")
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.TYPE: cls
     for cls in (
@@ -119,6 +134,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         PackageDone,
         VideoFailed,
         VideoDeleted,
+        ObjectTiered,
+        CdnPurged,
     )
 }
 

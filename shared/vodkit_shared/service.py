@@ -20,7 +20,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from vodkit_shared.bus import MessageBus, RetryPolicy, open_bus
 from vodkit_shared.metadata import MetadataStore, open_metadata
 from vodkit_shared.settings import CommonSettings
-from vodkit_shared.storage import ObjectStorage, open_storage
+from vodkit_shared.storage import ObjectStorage
+from vodkit_shared.tiers import open_object_storage
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ def _metadata_ctx(settings: CommonSettings) -> Callable[[web.Application], Async
 
 def _storage_ctx(settings: CommonSettings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        storage = await open_storage(settings.resolved_storage_url())
+        storage = await open_object_storage(settings, app.get(METADATA))
         app[STORAGE] = storage
         yield
         await storage.close()

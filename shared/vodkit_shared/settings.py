@@ -25,9 +25,28 @@ class CommonSettings(BaseSettings):
     log_level: str = Field("INFO", description="Python logging level.")
     retry_attempts: int = Field(3, ge=1, description="Deliveries of one event before it is dead-lettered.")
     retry_base_delay_s: float = Field(1.0, ge=0, description="First retry delay; it doubles each time.")
+    tier_warm_url: str = Field("", description="Storage URL of the warm tier (its own bucket or endpoint).")
+    tier_cold_url: str = Field("", description="Storage URL of the cold tier (its own bucket or endpoint).")
+    access_flush_s: float = Field(30, gt=0, description="How often reads are recorded as video accesses.")
 
     def resolved_storage_url(self) -> str:
         return self.storage_url or f"file://{(self.data_dir / 'objects').resolve()}"
+
+    def resolved_tier_urls(self) -> dict[str, str] | None:
+        """Storage URLs of hot, warm and cold; None when tiering is off.
+
+        Embedded (file storage, no tier URLs): directories beside the objects. Otherwise both
+        tier URLs must be set, or neither (S3 storage without tiers: one bucket, no catalogue).
+        """
+        hot = self.resolved_storage_url()
+        if self.tier_warm_url and self.tier_cold_url:
+            return {"hot": hot, "warm": self.tier_warm_url, "cold": self.tier_cold_url}
+        if self.tier_warm_url or self.tier_cold_url:
+            raise ValueError("set both VODKIT_TIER_WARM_URL and VODKIT_TIER_COLD_URL, or neither")
+        if not hot.startswith("file://"):
+            return None
+        tiers = (self.data_dir / "tiers").resolve()
+        return {"hot": hot, "warm": f"file://{tiers / 'warm'}", "cold": f"file://{tiers / 'cold'}"}
 
     def resolved_db_url(self) -> str:
         return self.db_url or f"sqlite:///{(self.data_dir / 'vodkit.db').resolve()}"  # 4 slashes: absolute

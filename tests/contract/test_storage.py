@@ -8,13 +8,23 @@ from pathlib import Path
 
 import pytest
 
+from vodkit_shared.metadata import open_metadata
 from vodkit_shared.storage import ObjectNotFound, ObjectStorage, open_storage
+from vodkit_shared.tiers import TIERS, Catalogue, TieredStorage
 
 pytestmark = pytest.mark.contract
 
 
-@pytest.fixture(params=["file", "s3"])
+@pytest.fixture(params=["file", "s3", "tiered"])
 async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ObjectStorage]:
+    if request.param == "tiered":  # three file stores and the catalogue on SQLite, as `vodkit up` has them
+        metadata = await open_metadata(f"sqlite:///{tmp_path / 'catalogue.db'}")
+        tiers = {tier: await open_storage(f"file://{tmp_path / tier}") for tier in TIERS}
+        tiered = TieredStorage(tiers, Catalogue(metadata))
+        yield tiered
+        await tiered.close()
+        await metadata.close()
+        return
     url = f"file://{tmp_path / 'objects'}" if request.param == "file" else request.getfixturevalue("s3_url")
     store = await open_storage(url)
     yield store

@@ -1,14 +1,60 @@
-"""Wiring of storage-tiering. For now a thin consumer: it subscribes to what it will act on
-(`package.done`: new objects to catalogue) and logs it. It moves nothing yet (issue 6)."""
+"""Wiring of storage-tiering: a pass every `tier_interval_s`, and cleanup after `video.deleted`.
+
+The catalogue is written by every service's storage (writes are catalogued as they happen); this
+service reads it, moves objects between the tiers, and owns the policy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from vodkit_shared.events import PackageDone
-from vodkit_shared.settings import CommonSettings
-from vodkit_shared.witness import witness_app
+from vodkit_shared.bus import MessageBus, Subscription
+from vodkit_shared.bus.port import Handler
+from vodkit_shared.events import Envelope, VideoDeleted
+from vodkit_shared.service import BUS, STORAGE, running_every, service_app, with_resources
+from vodkit_shared.tiers import TieredStorage
+from vodkit_tiering.mover import Mover
+from vodkit_tiering.policy import TierPolicy
+from vodkit_tiering.settings import TieringSettings
+from vodkit_tiering.throttle import Throttle
+from vodkit_tiering.tiering import Tiering
 
 NAME = "storage-tiering"
+TIERING = web.AppKey("tiering", Tiering)
 
 
-def create_app(settings: CommonSettings) -> web.Application:
-    return witness_app(NAME, settings, [PackageDone.TYPE])
+def create_app(settings: TieringSettings) -> web.Application:
+    app = service_app(NAME)
+    with_resources(app, settings)
+
+    async def wire(app: web.Application) -> AsyncIterator[None]:
+        storage = app[STORAGE]
+        if not isinstance(storage, TieredStorage):
+            raise RuntimeError("storage-tiering needs tiers: set VODKIT_TIER_WARM_URL and VODKIT_TIER_COLD_URL")
+        tiering = build_tiering(settings, storage, app[BUS])
+        app[TIERING] = tiering
+        await app[BUS].subscribe(Subscription(NAME, VideoDeleted.TYPE, _forget(storage)))
+        async with running_every(settings.tier_interval_s, lambda: tiering.run_pass(time.time())):
+            yield
+
+    app.cleanup_ctx.append(wire)
+    return app
+
+
+def build_tiering(settings: TieringSettings, storage: TieredStorage, bus: MessageBus | None) -> Tiering:
+    policy = TierPolicy(settings.tier_warm_after_days, settings.tier_cold_after_days, settings.tier_promote_on_access)
+    mover = Mover(storage.tiers, storage.catalogue, Throttle(settings.tier_bytes_per_s))
+    return Tiering(storage.catalogue, mover, policy, bus, settings.tier_concurrency)
+
+
+def _forget(storage: TieredStorage) -> Handler:
+    async def handle(envelope: Envelope) -> None:
+        """The gateway deleted the video's objects; remove any copy a move had in flight, and its entries."""
+        for prefix in envelope.payload(VideoDeleted).prefixes:
+            await storage.delete_prefix(prefix)
+        await storage.catalogue.forget_video(envelope.video_id)
+
+    return handle
