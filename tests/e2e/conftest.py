@@ -122,6 +122,8 @@ def distributed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment
             bus_url="amqp://guest:guest@127.0.0.1:5672/?queue_expiry_s=600",
             bus_exchange=f"e2e-{uuid.uuid4().hex[:10]}",
             storage_url=f"http://testing:testing-secret@127.0.0.1:{s3_port}/vodkit",
+            tier_warm_url=f"http://testing:testing-secret@127.0.0.1:{s3_port}/vodkit-warm",
+            tier_cold_url=f"http://testing:testing-secret@127.0.0.1:{s3_port}/vodkit-cold",
             db_url=f"sqlite:///{root / 'metadata.db'}",
             auth_secret=uuid.uuid4().hex,
             upload_url=f"http://127.0.0.1:{ports['upload']}",

@@ -6,6 +6,7 @@ service reads it, moves objects between the tiers, and owns the policy.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 
@@ -23,6 +24,7 @@ from vodkit_tiering.throttle import Throttle
 from vodkit_tiering.tiering import Tiering
 
 NAME = "storage-tiering"
+log = logging.getLogger(__name__)
 TIERING = web.AppKey("tiering", Tiering)
 
 
@@ -33,7 +35,9 @@ def create_app(settings: TieringSettings) -> web.Application:
     async def wire(app: web.Application) -> AsyncIterator[None]:
         storage = app[STORAGE]
         if not isinstance(storage, TieredStorage):
-            raise RuntimeError("storage-tiering needs tiers: set VODKIT_TIER_WARM_URL and VODKIT_TIER_COLD_URL")
+            log.warning("no tiers configured (VODKIT_TIER_WARM_URL, VODKIT_TIER_COLD_URL): nothing to move")
+            yield
+            return
         tiering = build_tiering(settings, storage, app[BUS])
         app[TIERING] = tiering
         await app[BUS].subscribe(Subscription(NAME, VideoDeleted.TYPE, _forget(storage)))
