@@ -32,6 +32,7 @@ run: setup
 test: setup
 	@scripts/ensure-rabbitmq
 	@scripts/ensure-chromium
+	@scripts/ensure-varnish
 	VODKIT_REQUIRE_SERVERS=1 $(BIN)/pytest -rs
 
 test-unit: setup
@@ -43,6 +44,7 @@ test-contract: setup
 
 test-e2e: setup
 	@scripts/ensure-rabbitmq
+	@scripts/ensure-varnish
 	VODKIT_REQUIRE_SERVERS=1 $(BIN)/pytest -m e2e
 
 test-slow: setup

@@ -1,0 +1,20 @@
+"""Which public paths an event makes stale.
+
+The seed's list: the master playlist and the media playlists, whenever a video is (re)packaged.
+On deletion, everything under the video's path, segments included. A path ending in '/' stands
+for everything below it. Moving objects between storage tiers changes no public answer.
+"""
+
+from __future__ import annotations
+
+from vodkit_shared.events import Envelope, PackageDone, VideoDeleted
+
+
+def stale_paths(envelope: Envelope) -> list[str]:
+    base = f"/videos/{envelope.video_id}/"
+    if envelope.type == PackageDone.TYPE:
+        done = envelope.payload(PackageDone)
+        return [f"{base}master.m3u8", *(f"{base}{rung}/playlist.m3u8" for rung in done.renditions)]
+    if envelope.type == VideoDeleted.TYPE:
+        return [base]
+    return []
