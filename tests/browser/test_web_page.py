@@ -28,7 +28,7 @@ def clip_1080p(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    yield from _embedded(tmp_path_factory, "web-page")
+    yield from _embedded(tmp_path_factory, "web-page", measure_quality="false")  # SSIM is not what this tests
 
 
 async def test_drop_a_file_watch_it_complete_and_play_every_quality(
@@ -58,7 +58,7 @@ async def test_drop_a_file_watch_it_complete_and_play_every_quality(
             seen = await _force_level(page, label)
             assert seen["height"] == height, (label, seen, page.console[-20:])
             assert seen["advanced"] >= 1.0
-        assert "fatal" not in " ".join(page.console)
+        assert await page.evaluate("document.getElementById('player-error').textContent") == ""  # no fatal error
         assert await page.evaluate("window.vodkit.hls.levels.length") == 3
 
         await _scrub_preview(page)

@@ -103,6 +103,10 @@ async def test_a_video_ages_through_every_tier_plays_throughout_and_comes_back_w
         assert set(TIERS) - {tier} == {t for t, keys in where.items() if not keys}
         status = (await client.call("GET", f"/api/videos/{video}/status", client.user_token)).body
         assert await fetch_all(status["playbackUrl"]) == before  # it plays, byte for byte
+        async with opened(data_dir) as storage:  # and every object, not only what a player fetches, is intact
+            for entry in await storage.catalogue.of_video(video):
+                assert entry.tier == tier
+                assert entry.sha256 == await storage.tiers[tier].sha256(entry.key), entry.key
     print(ran.stdout)
 
     await asyncio.sleep(1)  # the playback above was recorded as an access (flushed every 0.2 s)
