@@ -89,6 +89,8 @@ def test_schemathesis_finds_no_failure_in_any_operation(fuzzed: Deployment, tmp_
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     figures = json.loads(report.read_text())
     operations, cases = figures["operations"], figures["test_cases"]
-    assert operations["tested"] == operations["total"] >= 29, operations  # every operation was exercised
+    documented = sum(len(item) for item in create_app(GatewaySettings(auth_secret="s"))[OPENAPI]["paths"].values())
+    # every operation was exercised, but the document's own (schemathesis leaves out the URL it read the schema from)
+    assert operations["tested"] == operations["total"] == documented - 1, operations
     assert cases["generated"] > 500, cases
     assert (cases["with_failures"], cases["errored"], figures["failures"], figures["errors"]) == (0, 0, [], [])
