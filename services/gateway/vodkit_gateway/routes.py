@@ -58,6 +58,7 @@ TUS_RESUMABLE = Param(
 _BASE64 = "([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
 _PAIR = rf"[^\s,]+( {_BASE64})?"
 TUS_METADATA = rf"^\s*$|^\s*{_PAIR}(\s*,\s*{_PAIR})*\s*$"  # key, space, base64 value; pairs comma-separated
+TUS_CHECKSUM = r"^(sha1 [A-Za-z0-9+/]{27}=|sha256 [A-Za-z0-9+/]{43}=)$"
 _TUS_REPLY = ("Tus-Resumable", "Upload-Offset", "Upload-Length", "Upload-Expires")
 
 BINARY = {"type": "string", "format": "binary"}
@@ -306,7 +307,9 @@ OPERATIONS: list[Operation] = [
         "tus: append bytes at Upload-Offset",
         Reply("Appended.", headers=_TUS_REPLY),
         Param("Upload-Offset", "header", {"type": "string", "pattern": "^[0-9]+$"}, "Where these bytes go."),
-        Param("Upload-Checksum", "header", {"type": "string"}, "`sha1|sha256 <base64 digest>`", required=False),
+        Param(
+            "Upload-Checksum", "header", {"type": "string", "pattern": TUS_CHECKSUM}, "`sha1|sha256 <base64>`", False
+        ),
         errors=(400, 403, 404, 409, 412, 413, 415, 460, 503),
         security="user",
         body=Body("application/offset+octet-stream", schema=BINARY),
