@@ -27,6 +27,7 @@ $(VENV)/.installed: requirements-dev.txt $(addsuffix /pyproject.toml,$(PROJECTS)
 
 run: setup
 	@echo "vodkit on embedded defaults: data in ./data; upload with: $(BIN)/vodkit upload FILE --wait"
+	@echo "web page: http://$(HOST):$(PORT)/#token=<the output of: $(BIN)/vodkit token --user YOU>"
 	$(BIN)/vodkit up --host $(HOST) --port $(PORT)
 
 test: setup
