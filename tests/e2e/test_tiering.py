@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import subprocess
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -126,18 +127,31 @@ async def test_a_video_ages_through_every_tier_plays_throughout_and_comes_back_w
         await metadata.close()
 
 
-async def test_a_pass_killed_at_any_step_loses_nothing_and_the_next_pass_finishes_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["file", "s3"])
+async def test_a_pass_killed_at_any_step_loses_nothing_and_the_next_pass_finishes_it(
+    request: pytest.FixtureRequest, backend: str, tmp_path: Path
+) -> None:
     objects = {f"hls/{video}/720p/seg_{i:05d}.ts": os.urandom(50_000 + i) for video in ("v1", "v2") for i in range(6)}
     for failpoint in FAILPOINTS:
         data_dir = tmp_path / failpoint
-        env = service_env(data_dir=str(data_dir), tier_bytes_per_s="0")
-        async with opened(data_dir) as storage:
+        urls = file_tiers(data_dir)
+        if backend == "s3":  # three buckets, as the manifests have them
+            server, run = request.getfixturevalue("s3_server"), uuid.uuid4().hex[:8]
+            urls = {tier: f"{server}/{tier}-{run}" for tier in TIERS}
+        env = service_env(
+            data_dir=str(data_dir),
+            tier_bytes_per_s="0",
+            storage_url=urls["hot"],
+            tier_warm_url=urls["warm"],
+            tier_cold_url=urls["cold"],
+        )
+        async with opened(data_dir, urls) as storage:
             for key, data in objects.items():
                 await storage.put_bytes(key, data)
 
         killed = tier_run(env, datetime.now(UTC) + timedelta(days=40), failpoint=failpoint)
         assert killed.returncode == -signal.SIGKILL, (failpoint, killed.stdout, killed.stderr)
-        async with opened(data_dir) as storage:
+        async with opened(data_dir, urls) as storage:
             for key, data in objects.items():  # every object is read whole from the tier its entry names
                 entry = await storage.catalogue.get(key)
                 assert entry is not None
@@ -146,7 +160,7 @@ async def test_a_pass_killed_at_any_step_loses_nothing_and_the_next_pass_finishe
 
         finished = tier_run(env, datetime.now(UTC) + timedelta(days=40))
         assert finished.returncode == 0, finished.stderr
-        async with opened(data_dir) as storage:
+        async with opened(data_dir, urls) as storage:
             for key, data in objects.items():
                 entry = await storage.catalogue.get(key)
                 assert entry is not None
@@ -169,12 +183,18 @@ def test_now_must_be_a_time(tmp_path: Path) -> None:
     assert "ISO-8601" in ran.stderr
 
 
-@asynccontextmanager
-async def opened(data_dir: Path) -> AsyncIterator[TieredStorage]:
-    """The tiered storage of an embedded data directory, as `vodkit up` lays it out."""
-    metadata = await open_metadata(f"sqlite:///{data_dir / 'vodkit.db'}")
+def file_tiers(data_dir: Path) -> dict[str, str]:
+    """The tiers of an embedded data directory, as `vodkit up` lays them out."""
     roots = {"hot": "objects", "warm": "tiers/warm", "cold": "tiers/cold"}
-    tiers = {tier: await open_storage(f"file://{data_dir / roots[tier]}") for tier in TIERS}
+    return {tier: f"file://{data_dir / roots[tier]}" for tier in TIERS}
+
+
+@asynccontextmanager
+async def opened(data_dir: Path, urls: dict[str, str] | None = None) -> AsyncIterator[TieredStorage]:
+    """The tiered storage the services of `data_dir` use (file tiers unless `urls` says otherwise)."""
+    metadata = await open_metadata(f"sqlite:///{data_dir / 'vodkit.db'}")
+    urls = urls or file_tiers(data_dir)
+    tiers = {tier: await open_storage(urls[tier]) for tier in TIERS}
     storage = TieredStorage(tiers, Catalogue(metadata))
     try:
         yield storage
