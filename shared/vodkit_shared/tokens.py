@@ -67,6 +67,7 @@ class Tokens:
         claims = {
             "videoId": video_id,
             "userId": user_id,
+            "timestamp": int(time.time() * 1000),  # the seed's claim: Date.now(), in milliseconds
             "iat": now,
             "exp": grant.expires_at,
             "size": size,

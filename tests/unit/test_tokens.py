@@ -22,8 +22,9 @@ def test_an_upload_token_carries_the_seeds_claims_for_one_hour() -> None:
     token, grant = TOKENS.upload_token("v1", "alice")
     assert TOKENS.verify_upload(token) == grant
     claims = jwt.get_unverified_claims(token)
-    assert {"videoId", "userId", "iat", "exp"} <= set(claims)
+    assert {"videoId", "userId", "timestamp", "iat", "exp"} <= set(claims)
     assert claims["exp"] - claims["iat"] == 3600
+    assert abs(claims["timestamp"] - claims["iat"] * 1000) < 2000  # milliseconds, as Date.now() gives
 
 
 @pytest.mark.parametrize("kind", ["upload", "playback"])
