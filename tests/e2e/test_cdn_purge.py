@@ -98,6 +98,7 @@ def start_varnish(workdir: Path, origin_port: int) -> tuple[subprocess.Popen[byt
             return process, port
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
+                _stop([process])  # never leave a cache listening behind a failed test
                 raise RuntimeError(f"varnishd did not start:\n{log.read_text()[-3000:]}") from None
             time.sleep(0.1)
 
