@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Callable
 from typing import TypeVar
 
 from aiohttp import web
@@ -14,7 +15,6 @@ from pydantic import BaseModel, ValidationError
 from vodkit_gateway.auth import TOKENS, VIDEOS, current_user, owned_video, viewable_video
 from vodkit_gateway.schemas import (
     CreateVideo,
-    RungQuality,
     UpdateVideo,
     UploadGrantBody,
     VideoDetailsBody,
@@ -27,6 +27,7 @@ from vodkit_shared.events import Envelope, VideoDeleted, stable_event_id
 from vodkit_shared.service import BUS, STORAGE, ApiError
 
 SETTINGS = web.AppKey("gateway_settings", GatewaySettings)
+Sign = Callable[[str], str]
 M = TypeVar("M", bound=BaseModel)
 PREFIXES = ("hls", "artwork", "renditions", "originals", "uploads")  # every object of a video lives under one
 
@@ -105,7 +106,7 @@ async def watch_my_videos(request: web.Request) -> web.StreamResponse:
 
 async def video_status(request: web.Request) -> web.Response:
     video, _ = await viewable_video(request)
-    return reply(status(request, video))
+    return reply(status(video, signer(request, video)))
 
 
 async def video_details(request: web.Request) -> web.Response:
@@ -142,39 +143,40 @@ async def delete_video(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-def status(request: web.Request, video: VideoRecord) -> VideoStatusBody:
+def status(video: VideoRecord, sign: Sign | None) -> VideoStatusBody:
     return VideoStatusBody(
         status=video.status,
         progress=video.progress,
         qualities=video.qualities,
         error=video.error,
-        playback_url=signed_url(request, video, "master.m3u8") if video.status == "completed" else None,
+        playback_url=sign("master.m3u8") if sign and video.status == "completed" else None,
     )
 
 
 def details(request: web.Request, video: VideoRecord, signed: bool = True) -> VideoDetailsBody:
     """Everything about a video; `signed=False` leaves out the signed URLs (for streams that repeat)."""
-    artwork = signed and video.artwork
-    now = status(request, video).model_dump()
-    if not signed:
-        now["playback_url"] = None
+    sign = signer(request, video) if signed else None
     return VideoDetailsBody(
-        **now,
+        **status(video, sign).model_dump(),
         video_id=video.video_id,
         filename=video.filename,
         size=video.size,
         visibility=video.visibility,
         duration_seconds=video.duration_s,
         created_at=video.created_at,
-        quality={rung: RungQuality(ssim=q.ssim, psnr=q.psnr) for rung, q in video.quality.items()},
-        poster_url=signed_url(request, video, "poster.jpg") if artwork else None,
-        storyboard_url=signed_url(request, video, "storyboard/storyboard.vtt") if artwork else None,
+        quality=video.quality,
+        poster_url=sign("poster.jpg") if sign and video.artwork else None,
+        storyboard_url=sign("storyboard/storyboard.vtt") if sign and video.artwork else None,
     )
 
 
-def signed_url(request: web.Request, video: VideoRecord, path: str) -> str:
+def signer(request: web.Request, video: VideoRecord) -> Sign | None:
+    """Signs paths of the video's playback objects with one fresh token; None if it has none to show yet."""
+    if video.status != "completed" and not video.artwork:
+        return None
     token = request.app[TOKENS].playback_token(video.video_id, request.app[SETTINGS].playback_ttl_s)
-    return f"{public_base(request)}/videos/{video.video_id}/{path}?token={token}"
+    base = f"{public_base(request)}/videos/{video.video_id}/"
+    return lambda path: f"{base}{path}?token={token}"
 
 
 def public_base(request: web.Request) -> str:

@@ -106,9 +106,9 @@ async def _video(request: web.Request) -> VideoRecord:
     return video
 
 
-async def owned_video(request: web.Request) -> VideoRecord:
-    """The video in the path, if the caller owns it: 401, 404 or 403 otherwise."""
-    user = await current_user(request)
+async def owned_video(request: web.Request, user: str | None = None) -> VideoRecord:
+    """The video in the path, if the caller (`user`, when already known) owns it: 401, 404 or 403 otherwise."""
+    user = user or await current_user(request)
     video = await _video(request)
     if video.owner != user:
         raise ApiError(403, "forbidden", "this video belongs to another user")

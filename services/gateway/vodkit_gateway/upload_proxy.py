@@ -23,10 +23,10 @@ async def forward_upload_state(request: web.Request) -> web.Response:
     """With an upload token, the upload service checks it; with the owner's user token, the gateway does."""
     path = f"/api/videos/{video_id(request)}/upload"
     try:
-        await request.app[USER_AUTH].user(bearer_token(request))
+        user = await request.app[USER_AUTH].user(bearer_token(request))
     except TokenError:
         return await forward(request, path)
-    video = await owned_video(request)
+    video = await owned_video(request, user)
     token, _ = request.app[TOKENS].upload_token(video.video_id, video.owner, video.size, video.sha256)
     return await forward(request, path, token=token)
 

@@ -12,7 +12,7 @@ import time
 
 from pydantic import BaseModel, Field
 
-from vodkit_gateway.schemas import Quality, Status, Visibility
+from vodkit_gateway.schemas import Quality, RungQuality, Status, Visibility
 from vodkit_shared.events import (
     ArtworkReady,
     Envelope,
@@ -27,11 +27,6 @@ from vodkit_shared.metadata import Collection, Document
 
 _RANK = {"uploading": 0, "processing": 1, "completed": 2, "failed": 2}
 TRANSCODE_SHARE = 90  # progress points given to transcoding; packaging takes the rest
-
-
-class RungQuality(BaseModel):
-    ssim: float
-    psnr: float
 
 
 class VideoRecord(BaseModel):
