@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from vodkit_shared.bus import open_bus
 from vodkit_shared.metadata import open_metadata
 from vodkit_shared.tiers import TieredStorage, open_object_storage
+from vodkit_shared.tiers.catalogue import video_of
 from vodkit_tiering.app import build_tiering
 from vodkit_tiering.settings import TieringSettings
 from vodkit_tiering.tiering import PassReport
@@ -39,7 +40,7 @@ async def run_pass(now: datetime) -> PassReport:
 def print_report(report: PassReport, now: datetime) -> None:
     routes: dict[tuple[str, str, str], list[int]] = defaultdict(list)
     for moved in report.moved:
-        routes[(moved.key.split("/")[1], moved.source, moved.destination)].append(moved.size)
+        routes[(video_of(moved.key), moved.source, moved.destination)].append(moved.size)
     print(f"tiering pass as of {now.isoformat()}")
     for (video, source, destination), sizes in sorted(routes.items()):
         print(f"  {video}: {source} → {destination}, {len(sizes)} objects, {sum(sizes)} bytes")

@@ -121,9 +121,16 @@ async def check_artwork(client: Client, video_id: str) -> None:
     assert (status, content_type, sheet[:2]) == (200, "image/jpeg", b"\xff\xd8")
 
 
+async def get(url: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, bytes, Any]:
+    """Status, body and headers of one plain request (no token header: playback URLs carry theirs)."""
+    async with aiohttp.ClientSession() as http, http.request(method, url, headers=headers or {}) as response:
+        return response.status, await response.read(), response.headers
+
+
 async def fetch(url: str) -> tuple[int, bytes, str]:
-    async with aiohttp.ClientSession() as http, http.get(url) as response:
-        return response.status, await response.read(), response.content_type
+    """Status, body and media type (without parameters such as charset)."""
+    status, body, headers = await get(url)
+    return status, body, headers.get("Content-Type", "").split(";")[0]
 
 
 def durations(playlist: str) -> list[float]:

@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 
 from tests.e2e.conftest import Deployment, _start, _stop, _wait_healthy
-from tests.e2e.pipeline import VODKIT, Client, service_env, user_token
+from tests.e2e.pipeline import VODKIT, Client, get, service_env, user_token
 from tests.support import REQUIRE_SERVERS, free_port
 from vodkit_cdn_purge.providers import HttpCacheNodes, PurgeFailed
 from vodkit_cdn_purge.purger import Purger
@@ -103,9 +103,10 @@ def start_varnish(workdir: Path, origin_port: int) -> tuple[subprocess.Popen[byt
             time.sleep(0.1)
 
 
-async def get(url: str) -> tuple[int, bytes, str]:
-    async with aiohttp.ClientSession() as http, http.get(url) as response:
-        return response.status, await response.read(), response.headers.get("X-Cache", "")
+async def cached(url: str) -> tuple[int, bytes, str]:
+    """Status, body and whether the cache answered it (X-Cache: HIT or MISS)."""
+    status, body, headers = await get(url)
+    return status, body, headers.get("X-Cache", "")
 
 
 def through(cache_port: int, url: str) -> str:
@@ -147,13 +148,13 @@ async def test_deleting_a_video_purges_everything_of_it_from_the_cache(
     playlist = master.replace("master.m3u8", "720p/playlist.m3u8")
     segment = master.replace("master.m3u8", "720p/seg_00000.ts")
     for url in (master, playlist, segment):
-        assert (await get(url))[0::2] == (200, "MISS")
-        assert (await get(url))[0::2] == (200, "HIT")  # warm: the gateway is not asked again
+        assert (await cached(url))[0::2] == (200, "MISS")
+        assert (await cached(url))[0::2] == (200, "HIT")  # warm: the gateway is not asked again
 
     assert (await client.call("DELETE", f"/api/videos/{video}", client.user_token)).status == 204
     for url in (master, playlist, segment):
         for _ in range(100):  # the purge follows the video.deleted event
-            status_code, _, cache_state = await get(url)
+            status_code, _, cache_state = await cached(url)
             if cache_state == "MISS":
                 break
             await asyncio.sleep(0.1)
@@ -192,8 +193,8 @@ async def test_repackaging_purges_the_playlists_for_every_token(
             ]
             other_video = f"http://127.0.0.1:{cache}/videos/v2/master.m3u8?token=a"
             for url in [*urls, other_video]:
-                await get(url)
-                assert (await get(url))[2] == "HIT"
+                await cached(url)
+                assert (await cached(url))[2] == "HIT"
 
             version["n"] = 2  # re-packaged
             done = PackageDone(
@@ -202,10 +203,10 @@ async def test_repackaging_purges_the_playlists_for_every_token(
             await purger.on_event(Envelope.wrap(done, video_id="v1"))
 
             for url in urls:
-                status, body, cache_state = await get(url)
+                status, body, cache_state = await cached(url)
                 assert (status, cache_state) == (200, "MISS"), url
                 assert b"version 2" in body
-            assert (await get(other_video))[2] == "HIT"  # another video's cache is left alone
+            assert (await cached(other_video))[2] == "HIT"  # another video's cache is left alone
     finally:
         await bus.close()
         _stop([varnish])

@@ -8,11 +8,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from tests.e2e.conftest import Deployment
-from tests.e2e.pipeline import Client
+from tests.e2e.pipeline import Client, get
 from vodkit_shared.tokens import Tokens
 
 pytestmark = pytest.mark.e2e
@@ -30,11 +29,6 @@ def completed(embedded: Deployment, clip: Path) -> dict[str, Any]:
     status = asyncio.run(upload())
     assert status["status"] == "completed", status
     return status
-
-
-async def get(url: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, bytes, Any]:
-    async with aiohttp.ClientSession() as http, http.request(method, url, headers=headers or {}) as response:
-        return response.status, await response.read(), response.headers
 
 
 def secret(deployment: Deployment) -> str:

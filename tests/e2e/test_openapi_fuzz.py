@@ -51,9 +51,7 @@ def test_the_document_is_valid_openapi_31_and_covers_every_route() -> None:
 
 
 def test_schemathesis_finds_no_failure_in_any_operation(fuzzed: Deployment, tmp_path: Path) -> None:
-    token = subprocess.run(
-        [*VODKIT, "token", "--user", "fuzzer"], env=fuzzed.env, check=True, capture_output=True, text=True
-    ).stdout.strip()
+    token = fuzzed.token("fuzzer")
     report = tmp_path / "report.json"
     command = [
         str(Path(VODKIT[0]).parent / "schemathesis"),
