@@ -42,27 +42,28 @@ class TieredStorage(ObjectStorage):
     # ---- writes: to hot, catalogued ------------------------------------------------------------
 
     async def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
+        size = (await asyncio.to_thread(path.stat)).st_size
         await self.tiers["hot"].put_file(key, path, content_type)
-        await self._written(key)
+        await self._written(key, size)
 
     async def adopt_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
+        size = (await asyncio.to_thread(path.stat)).st_size  # before: adopting may move the file away
         await self.tiers["hot"].adopt_file(key, path, content_type)
-        await self._written(key)
+        await self._written(key, size)
 
     async def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         await self.tiers["hot"].put_bytes(key, data, content_type)
-        await self._written(key)
+        await self._written(key, len(data))
 
     async def compose(self, key: str, sources: list[str]) -> int:
         size = await self.tiers["hot"].compose(key, sources)  # sources are upload chunks, always in hot
-        await self._written(key)
+        await self._written(key, size)
         return size
 
-    async def _written(self, key: str) -> None:
+    async def _written(self, key: str, size: int) -> None:
         if not catalogued(key):
             return
-        size = await self.tiers["hot"].size(key)
-        before = await self.catalogue.written(key, size or 0, self._clock())
+        before = await self.catalogue.written(key, size, self._clock())
         if before is not None:  # copies of what this write replaced, elsewhere, are stale now
             for tier in {before.tier, before.moving_to, before.stale_in} - {None, "hot"}:
                 await self.tiers[tier].delete(key)  # type: ignore[index]
