@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import pytest
 
 from vodkit_tiering.policy import DAY_S, TierPolicy
@@ -28,7 +25,15 @@ def test_a_watched_video_is_promoted_unless_promotion_is_off() -> None:
 
 
 async def test_the_throttle_holds_copies_to_its_rate() -> None:
-    throttle = Throttle(bytes_per_s=4 * 1024**2)
-    started = time.monotonic()
-    await asyncio.gather(*(throttle.take(1024**2) for _ in range(4)))  # 4 MiB: the first is free, 3 wait
-    assert time.monotonic() - started >= 0.7  # a lower bound only: a busy machine may take longer
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    throttle = Throttle(bytes_per_s=4 * 1024**2, clock=lambda: 100.0, sleep=sleep)  # time stands still
+    for _ in range(4):  # 4 MiB at 4 MiB/s: the first goes at once, each next waits a quarter second more
+        await throttle.take(1024**2)
+    assert waits == [0.25, 0.5, 0.75]
+    unlimited = Throttle(bytes_per_s=0, clock=lambda: 100.0, sleep=sleep)
+    await unlimited.take(10 * 1024**3)
+    assert waits == [0.25, 0.5, 0.75]  # no rate, no wait

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 
 class Throttle:
-    def __init__(self, bytes_per_s: float) -> None:
+    def __init__(
+        self,
+        bytes_per_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._rate = bytes_per_s  # 0: unlimited
-        self._ready_at = time.monotonic()
+        self._clock = clock
+        self._sleep = sleep
+        self._ready_at = clock()
         self._lock = asyncio.Lock()
 
     async def take(self, size: int) -> None:
@@ -17,9 +25,9 @@ class Throttle:
         if self._rate <= 0:
             return
         async with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             start = max(now, self._ready_at)
             self._ready_at = start + size / self._rate
             wait = start - now
         if wait > 0:
-            await asyncio.sleep(wait)
+            await self._sleep(wait)
