@@ -11,12 +11,14 @@ from tests.support import eventually
 from vodkit_shared.bus import Subscription
 from vodkit_shared.bus.memory import MemoryBus
 from vodkit_shared.events import Envelope, VideoFailed
+from vodkit_shared.lifecycle import EndedVideos
 from vodkit_shared.metadata import open_metadata
 from vodkit_shared.storage import open_storage
 from vodkit_shared.tokens import UploadGrant
 from vodkit_upload.assembler import summarize
-from vodkit_upload.intake import ChunkForm, ChunkIntake, SpooledChunk
+from vodkit_upload.intake import ChunkForm, ChunkIntake
 from vodkit_upload.sessions import UploadSessions
+from vodkit_upload.spool import SpooledBody
 from vodkit_upload.sweeper import UploadSweeper
 
 pytestmark = pytest.mark.unit
@@ -42,11 +44,11 @@ async def test_an_abandoned_upload_leaves_nothing_behind(tmp_path: Path) -> None
 
     await bus.subscribe(Subscription("probe", VideoFailed.TYPE, on_failed))
     sessions = UploadSessions(store.collection("upload_sessions"), clock)
-    intake = ChunkIntake(storage, sessions, bus)
+    intake = ChunkIntake(storage, sessions, bus, EndedVideos(store.collection("upload_ended")))
     for video_id, age in (("stale", DAY / 2), ("fresh", 0)):
         chunk = tmp_path / f"{video_id}.bin"
         chunk.write_bytes(b"data")
-        spooled = SpooledChunk(chunk, 4, hashlib.sha256(b"data").hexdigest())
+        spooled = SpooledBody(chunk, 4, {"sha256": hashlib.sha256(b"data").digest()})
         await intake.take(UploadGrant(video_id, "alice", 0), ChunkForm(video_id, 0, 2), spooled)
         clock.now += age
     sweeper = UploadSweeper(sessions, storage, bus, expiry_s=DAY, clock=clock)

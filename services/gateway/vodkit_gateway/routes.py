@@ -55,10 +55,11 @@ RANGE = Param("Range", "header", {"type": "string"}, "One byte range, e.g. `byte
 TUS_RESUMABLE = Param(
     "Tus-Resumable", "header", {"type": "string", "enum": ["1.0.0"]}, "The tus version (412 for others)."
 )
-_BASE64 = "([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
+# canonical base64 only: the padding bits of a last partial group are zero (`YQ==`, never `YR==`)
+_BASE64 = "([A-Za-z0-9+/]{4})*([A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?"
 _PAIR = rf"[^\s,]+( {_BASE64})?"
 TUS_METADATA = rf"^\s*$|^\s*{_PAIR}(\s*,\s*{_PAIR})*\s*$"  # key, space, base64 value; pairs comma-separated
-TUS_CHECKSUM = r"^(sha1 [A-Za-z0-9+/]{27}=|sha256 [A-Za-z0-9+/]{43}=)$"
+TUS_CHECKSUM = r"^(sha1 [A-Za-z0-9+/]{26}[AEIMQUYcgkosw048]=|sha256 [A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=)$"
 _TUS_REPLY = ("Tus-Resumable", "Upload-Offset", "Upload-Length", "Upload-Expires")
 
 BINARY = {"type": "string", "format": "binary"}

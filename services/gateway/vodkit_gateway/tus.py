@@ -8,8 +8,6 @@ playback) as one uploaded by chunks.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -19,6 +17,7 @@ from vodkit_gateway.api import SETTINGS, public_base
 from vodkit_gateway.auth import TOKENS, VIDEOS, current_user, owned_video
 from vodkit_gateway.upload_proxy import forward
 from vodkit_gateway.videos import VideoRecord
+from vodkit_shared.headers import base64_value, byte_count
 from vodkit_shared.service import ApiError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -105,10 +104,7 @@ async def _forward(request: web.Request, video: VideoRecord, path: str) -> web.R
 def _upload_length(request: web.Request) -> int:
     if "Upload-Defer-Length" in request.headers:
         raise ApiError(400, "bad_request", "deferred Upload-Length is not supported: send Upload-Length")
-    try:
-        length = int(request.headers["Upload-Length"])
-    except (KeyError, ValueError):
-        raise ApiError(400, "bad_request", "Upload-Length must be the file's size in bytes") from None
+    length = byte_count(request.headers.get("Upload-Length"), "Upload-Length")
     if length < 1:
         raise ApiError(400, "bad_request", "Upload-Length must be at least 1")
     if length > request.app[SETTINGS].max_upload_bytes:
@@ -121,9 +117,8 @@ def _metadata(header: str) -> dict[str, str]:
     pairs: dict[str, str] = {}
     for item in filter(None, (part.strip() for part in header.split(","))):
         key, _, value = item.partition(" ")
-        try:
-            # a value is opaque bytes to tus; as a filename, what is not UTF-8 becomes U+FFFD
-            pairs[key] = base64.b64decode(value, validate=True).decode(errors="replace") if value else ""
-        except binascii.Error:
-            raise ApiError(400, "bad_request", f"Upload-Metadata value of {key!r} is not base64 text") from None
+        decoded = base64_value(value) if value else b""
+        if decoded is None:
+            raise ApiError(400, "bad_request", f"Upload-Metadata value of {key!r} is not base64 text")
+        pairs[key] = decoded.decode(errors="replace")  # opaque bytes to tus; as a filename, not UTF-8 is U+FFFD
     return pairs

@@ -15,6 +15,7 @@ from typing import Any
 
 from vodkit_shared.bus import MessageBus, PermanentError
 from vodkit_shared.events import ChunkReceived, Envelope, ProbeSummary, VideoAssembled, stable_event_id
+from vodkit_shared.lifecycle import EndedVideos
 from vodkit_shared.storage import ObjectStorage
 from vodkit_shared.tools import ToolFailed, run
 from vodkit_upload.sessions import UploadSession, UploadSessions, chunk_key, chunks_prefix
@@ -27,19 +28,23 @@ def source_key(video_id: str) -> str:
 
 
 class Assembler:
-    def __init__(self, storage: ObjectStorage, sessions: UploadSessions, bus: MessageBus) -> None:
+    def __init__(self, storage: ObjectStorage, sessions: UploadSessions, bus: MessageBus, ended: EndedVideos) -> None:
         self._storage = storage
         self._sessions = sessions
         self._bus = bus
+        self._ended = ended
 
     async def on_chunk_received(self, envelope: Envelope) -> None:
         envelope.payload(ChunkReceived)
         session = await self._sessions.get(envelope.video_id)
-        if session is None or session.assembled or not session.complete:
+        if session is None or session.assembled or not session.complete or await self._ended.ended(session.video_id):
             return
         key = source_key(session.video_id)
         chunks = [session.chunks[str(i)].key or chunk_key(session.video_id, i) for i in session.uploaded]
         size = await self._storage.compose(key, chunks)
+        if await self._ended.ended(session.video_id):  # deleted or terminated while we composed
+            await self._storage.delete(key)
+            return
         sha256 = await self._storage.sha256(key)
         await self._check(session, size, sha256)
         assembled = VideoAssembled(source_key=key, size=size, sha256=sha256, probe=await self._probe(key))

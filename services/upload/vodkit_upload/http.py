@@ -6,22 +6,30 @@ The chunk streams from the socket to a temporary file (never whole in memory), t
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import os
-import tempfile
-from pathlib import Path
+import contextlib
+from collections.abc import AsyncIterator
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from vodkit_shared.service import ApiError, bearer_token
 from vodkit_shared.tokens import TokenError, Tokens, UploadGrant
-from vodkit_upload.intake import ChunkForm, ChunkIntake, ChunkRejected, SpooledChunk
-from vodkit_upload.sessions import TotalChunksChanged, UploadSession, UploadSessions
+from vodkit_upload.errors import (
+    BadChunk,
+    ChecksumMismatch,
+    NoSuchUpload,
+    OffsetConflict,
+    TooLarge,
+    UploadClosed,
+    UploadRefused,
+    WrongVideo,
+)
+from vodkit_upload.intake import ChunkForm, ChunkIntake
+from vodkit_upload.sessions import UploadSession, UploadSessions
 from vodkit_upload.settings import UploadSettings
+from vodkit_upload.spool import SpooledBody, spooled
 
 INTAKE = web.AppKey("intake", ChunkIntake)
 SESSIONS = web.AppKey("sessions", UploadSessions)
@@ -29,6 +37,22 @@ TOKENS = web.AppKey("tokens", Tokens)
 SETTINGS = web.AppKey("upload_settings", UploadSettings)
 _FIELD_LIMIT = 256
 _READ = 256 * 1024
+# The chunk API's words for the upload rules; tus.py has its own (a checksum mismatch is tus's 460).
+REFUSALS: dict[type[UploadRefused], tuple[int, str]] = {
+    WrongVideo: (403, "forbidden"),
+    BadChunk: (400, "bad_request"),
+    ChecksumMismatch: (400, "checksum_mismatch"),
+    TooLarge: (413, "too_large"),
+    OffsetConflict: (409, "conflict"),
+    UploadClosed: (409, "upload_closed"),
+    NoSuchUpload: (404, "not_found"),
+}
+
+
+def refused(error: UploadRefused, table: dict[type[UploadRefused], tuple[int, str]] = REFUSALS) -> ApiError:
+    """The HTTP answer to a refusal, by the most specific entry of `table`."""
+    status, code = next(table[kind] for kind in type(error).__mro__ if kind in table)
+    return ApiError(status, code, str(error))
 
 
 class _Fields(BaseModel):
@@ -59,19 +83,13 @@ async def upload_chunk(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     if not request.content_type.startswith("multipart/"):
         raise ApiError(400, "bad_request", "send multipart/form-data with videoId, chunkIndex, totalChunks, chunk")
-    fd, name = tempfile.mkstemp(prefix="vodkit-chunk-")
-    os.close(fd)
-    spooled = Path(name)
     try:
-        fields, chunk = await _read_form(request, spooled, settings.max_chunk_bytes)
-        form = _validate(fields, settings)
-        session = await request.app[INTAKE].take(grant, form, chunk)
-    except ChunkRejected as rejected:
-        raise ApiError(rejected.status, rejected.code, rejected.message) from None
-    except TotalChunksChanged as error:
-        raise ApiError(400, "bad_request", str(error)) from None
-    finally:
-        await asyncio.to_thread(spooled.unlink, True)
+        reader = await _multipart(request)
+        async with _read_form(reader, settings.max_chunk_bytes) as (fields, chunk):
+            form = _validate(fields, settings)
+            session = await request.app[INTAKE].take(grant, form, chunk)
+    except UploadRefused as error:
+        raise refused(error) from None
     return web.json_response(progress_body(session))
 
 
@@ -97,18 +115,34 @@ async def upload_state(request: web.Request) -> web.Response:
     )
 
 
-async def _read_form(request: web.Request, spool: Path, max_chunk: int) -> tuple[dict[str, str], SpooledChunk]:
-    fields: dict[str, str] = {}
-    chunk: SpooledChunk | None = None
+async def _multipart(request: web.Request) -> MultipartReader:
     try:
-        reader = await request.multipart()
+        return await request.multipart()
+    except (ValueError, AssertionError, HttpProcessingError) as error:
+        raise ApiError(400, "bad_request", f"malformed multipart body: {error}") from None
+
+
+@contextlib.asynccontextmanager
+async def _read_form(reader: MultipartReader, max_chunk: int) -> AsyncIterator[tuple[dict[str, str], SpooledBody]]:
+    """The small fields and the spooled chunk, in any order; the spool lives as long as the block."""
+    async with contextlib.AsyncExitStack() as stack:
+        yield await _parse_form(reader, max_chunk, stack)
+
+
+async def _parse_form(
+    reader: MultipartReader, max_chunk: int, stack: contextlib.AsyncExitStack
+) -> tuple[dict[str, str], SpooledBody]:
+    fields: dict[str, str] = {}
+    chunk: SpooledBody | None = None
+    try:
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
                 raise ApiError(400, "bad_request", "nested multipart is not accepted")
             if part.name == "chunk":
                 if chunk is not None:
                     raise ApiError(400, "bad_request", "more than one 'chunk' field")
-                chunk = await _spool(part, spool, max_chunk)
+                too_large = f"chunk exceeds the limit of {max_chunk} bytes"
+                chunk = await stack.enter_async_context(spooled(_reads(part), max_chunk, too_large))
             elif part.name in ("videoId", "chunkIndex", "totalChunks", "checksum"):
                 fields[part.name] = await _small_field(part)
             else:
@@ -118,6 +152,11 @@ async def _read_form(request: web.Request, spool: Path, max_chunk: int) -> tuple
     if chunk is None:
         raise ApiError(400, "bad_request", "missing 'chunk' field")
     return fields, chunk
+
+
+async def _reads(part: BodyPartReader) -> AsyncIterator[bytes]:
+    while data := await part.read_chunk(_READ):
+        yield data
 
 
 async def _small_field(part: BodyPartReader) -> str:
@@ -130,23 +169,6 @@ async def _small_field(part: BodyPartReader) -> str:
         return data.decode()
     except UnicodeDecodeError:
         raise ApiError(400, "bad_request", f"field {part.name!r} is not UTF-8 text") from None
-
-
-async def _spool(part: BodyPartReader, spool: Path, max_chunk: int) -> SpooledChunk:
-    """Socket to a local file, hashing on the way; memory holds one read at a time."""
-    size, digest = 0, hashlib.sha256()
-
-    def keep(data: bytes) -> None:
-        out.write(data)
-        digest.update(data)
-
-    with spool.open("wb") as out:
-        while data := await part.read_chunk(_READ):
-            size += len(data)
-            if size > max_chunk:
-                raise ApiError(413, "too_large", f"chunk exceeds the limit of {max_chunk} bytes")
-            await asyncio.to_thread(keep, data)
-    return SpooledChunk(spool, size, digest.hexdigest())
 
 
 def _validate(fields: dict[str, str], settings: UploadSettings) -> ChunkForm:

@@ -1,15 +1,32 @@
-"""Taking one chunk: validate it, store it, record it, announce it."""
+"""Taking a body of an upload, by either API: validate it, store it, record it, announce it.
+
+The chunk API sends numbered chunks in any order; tus appends parts at byte offsets. Both come
+through here, so both keep the same rules: the upload token is for this video, the video's upload
+is still open, nothing goes past the declared size, a stored body is recorded with a
+compare-and-set before it is acknowledged, and `chunk.received` starts the same assembly.
+"""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 from vodkit_shared.bus import MessageBus
-from vodkit_shared.events import ChunkReceived, Envelope
+from vodkit_shared.events import ChunkReceived, Envelope, VideoFailed, stable_event_id
+from vodkit_shared.lifecycle import EndedVideos
 from vodkit_shared.storage import ObjectStorage
 from vodkit_shared.tokens import UploadGrant
-from vodkit_upload.sessions import StoredChunk, UploadSession, UploadSessions, chunk_key
+from vodkit_upload.errors import (
+    BadChunk,
+    ChecksumMismatch,
+    NoSuchUpload,
+    OffsetConflict,
+    TooLarge,
+    UploadClosed,
+    WrongVideo,
+)
+from vodkit_upload.sessions import StoredChunk, UploadSession, UploadSessions, chunk_key, chunks_prefix, part_key
+from vodkit_upload.spool import SpooledBody
 
 
 @dataclass(frozen=True)
@@ -21,52 +38,111 @@ class ChunkForm:
 
 
 @dataclass(frozen=True)
-class SpooledChunk:
-    """A chunk read off the socket into a local file, hashed on the way."""
+class Checksum:
+    """A tus `Upload-Checksum`: the algorithm and the raw digest the client computed."""
 
-    path: Path
-    size: int
-    sha256: str
-
-
-class ChunkRejected(Exception):
-    """The chunk breaks a rule; `status` is the HTTP status that says so."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+    algorithm: str
+    digest: bytes
 
 
 class ChunkIntake:
-    def __init__(self, storage: ObjectStorage, sessions: UploadSessions, bus: MessageBus) -> None:
+    def __init__(self, storage: ObjectStorage, sessions: UploadSessions, bus: MessageBus, ended: EndedVideos) -> None:
         self._storage = storage
         self._sessions = sessions
         self._bus = bus
+        self._ended = ended
 
-    async def take(self, grant: UploadGrant, form: ChunkForm, chunk: SpooledChunk) -> UploadSession:
+    # ---- the chunk API -------------------------------------------------------------------------
+
+    async def take(self, grant: UploadGrant, form: ChunkForm, chunk: SpooledBody) -> UploadSession:
         """Store the chunk unless it breaks a rule; re-sending a stored chunk is harmless."""
         if form.video_id != grant.video_id:
-            raise ChunkRejected(403, "forbidden", "the upload token is for another video")
+            raise WrongVideo("the upload token is for another video")
         if form.chunk_index >= form.total_chunks:
-            raise ChunkRejected(400, "bad_request", "chunkIndex must be less than totalChunks")
+            raise BadChunk("chunkIndex must be less than totalChunks")
         if chunk.size == 0:
-            raise ChunkRejected(400, "bad_request", "chunk is empty")
+            raise BadChunk("chunk is empty")
         if form.checksum is not None and form.checksum.lower() != chunk.sha256:
-            raise ChunkRejected(
-                400,
-                "checksum_mismatch",
+            raise ChecksumMismatch(
                 f"chunk {form.chunk_index} has SHA-256 {chunk.sha256}, "
-                f"not {form.checksum}: nothing was stored, send it again",
+                f"not {form.checksum}: nothing was stored, send it again"
             )
+        await self._refuse_if_ended(grant.video_id)
         session = await self._sessions.open(grant, form.total_chunks)
         if session.assembled:
             return session  # every chunk is in already; a late duplicate changes nothing
         if grant.size is not None and session.bytes_with(form.chunk_index, chunk.size) > grant.size:
-            raise ChunkRejected(413, "too_large", f"the chunks exceed the declared size of {grant.size} bytes")
+            raise TooLarge(f"the chunks exceed the declared size of {grant.size} bytes")
         key = chunk_key(form.video_id, form.chunk_index)
         await self._storage.adopt_file(key, chunk.path)
-        stored = StoredChunk(size=chunk.size, sha256=chunk.sha256)
-        session = await self._sessions.record_chunk(form.video_id, form.chunk_index, stored)
-        event = ChunkReceived(chunk_index=form.chunk_index, total_chunks=form.total_chunks, size=chunk.size, key=key)
-        await self._bus.publish(Envelope.wrap(event, video_id=form.video_id))
+        session = await self._sessions.record_chunk(form.video_id, form.chunk_index, StoredChunk.of(chunk))
+        await self._announce(form.video_id, form.chunk_index, form.total_chunks, chunk.size, key)
         return session
+
+    # ---- tus -----------------------------------------------------------------------------------
+
+    async def open_tus(self, grant: UploadGrant) -> UploadSession:
+        await self._refuse_if_ended(grant.video_id)
+        return await self._sessions.open_tus(grant)
+
+    async def tus_session(self, video_id: str) -> UploadSession:
+        session = await self._sessions.get(video_id)
+        if session is None or not session.tus:
+            raise NoSuchUpload("no such tus upload (it may have expired or been terminated)")
+        return session
+
+    async def append(
+        self, grant: UploadGrant, offset: int, body: SpooledBody, checksum: Checksum | None
+    ) -> UploadSession:
+        """Append a part at `offset`: of parts racing for one offset, exactly one is kept, the others refused."""
+        session = await self.tus_session(grant.video_id)
+        await self._refuse_if_ended(grant.video_id)
+        self._check_offset(session, offset)
+        if checksum is not None and body.digests[checksum.algorithm] != checksum.digest:
+            raise ChecksumMismatch(
+                f"the body's {checksum.algorithm} is not the Upload-Checksum sent: nothing was stored"
+            )
+        if body.size == 0:
+            return session
+        key = part_key(grant.video_id, offset, uuid.uuid4().hex[:8])
+        await self._storage.adopt_file(key, body.path)
+        recorded = await self._sessions.record_part(grant.video_id, offset, StoredChunk.of(body, key))
+        if recorded is None:
+            await self._storage.delete(key)  # another request appended at this offset first
+            current = await self.tus_session(grant.video_id)
+            raise OffsetConflict(f"Upload-Offset is {offset}, but another request moved the upload to {current.offset}")
+        await self._announce(grant.video_id, offset, 0, body.size, key)
+        return recorded
+
+    def room(self, session: UploadSession, offset: int) -> int:
+        """Bytes a part at `offset` may hold before it goes past Upload-Length."""
+        self._check_offset(session, offset)
+        return (session.declared_size or 0) - offset
+
+    async def terminate(self, grant: UploadGrant) -> None:
+        """tus termination: only while the upload is open; the video then fails, and its parts go."""
+        session = await self.tus_session(grant.video_id)
+        if session.assembled:
+            raise UploadClosed("the upload is complete: delete the video instead (DELETE /api/videos/{id})")
+        await self._ended.record(grant.video_id, "failed")
+        await self._storage.delete_prefix(chunks_prefix(grant.video_id))
+        await self._sessions.delete(grant.video_id)
+        failed = VideoFailed(stage="upload", reason="the upload was terminated by the client")
+        event_id = stable_event_id(VideoFailed.TYPE, grant.video_id, "tus-terminated")
+        await self._bus.publish(Envelope.wrap(failed, video_id=grant.video_id, event_id=event_id))
+
+    # ---- both ----------------------------------------------------------------------------------
+
+    async def _refuse_if_ended(self, video_id: str) -> None:
+        ending = await self._ended.ending(video_id)
+        if ending is not None:
+            raise UploadClosed(f"the video was {ending}: its upload token no longer takes chunks")
+
+    @staticmethod
+    def _check_offset(session: UploadSession, offset: int) -> None:
+        if session.assembled or offset != session.offset:
+            raise OffsetConflict(f"Upload-Offset is {offset}, but the upload is at {session.offset}")
+
+    async def _announce(self, video_id: str, index: int, total: int, size: int, key: str) -> None:
+        event = ChunkReceived(chunk_index=index, total_chunks=total, size=size, key=key)
+        await self._bus.publish(Envelope.wrap(event, video_id=video_id))

@@ -14,12 +14,18 @@ from pydantic import BaseModel, Field
 
 from vodkit_shared.metadata import Collection, Document, DuplicateKey
 from vodkit_shared.tokens import UploadGrant
+from vodkit_upload.errors import BadChunk
+from vodkit_upload.spool import SpooledBody
 
 
 class StoredChunk(BaseModel):
     size: int
     sha256: str
     key: str | None = None  # where a tus part lives (chunks live at chunk_key(video, index))
+
+    @classmethod
+    def of(cls, body: SpooledBody, key: str | None = None) -> StoredChunk:
+        return cls(size=body.size, sha256=body.sha256, key=key)
 
 
 class UploadSession(BaseModel):
@@ -58,10 +64,6 @@ class UploadSession(BaseModel):
     def bytes_with(self, index: int, size: int) -> int:
         """Bytes stored once chunk `index` (re-sent or new) holds `size` bytes."""
         return sum(c.size for i, c in self.chunks.items() if i != str(index)) + size
-
-
-class TotalChunksChanged(Exception):
-    """A chunk claims another total than the session was opened with."""
 
 
 def chunk_key(video_id: str, index: int) -> str:
@@ -104,7 +106,7 @@ class UploadSessions:
         return session
 
     async def record_part(self, video_id: str, offset: int, chunk: StoredChunk) -> UploadSession | None:
-        """Record a tus part that starts at `offset`; None if the offset is no longer the upload's end."""
+        """Record a tus part that starts at `offset`; None if another part got there first."""
         now = self._clock()
 
         def append(doc: Document) -> Document | None:
@@ -114,10 +116,12 @@ class UploadSessions:
 
         doc = await self._c.update(video_id, append)
         session = UploadSession.model_validate(doc) if doc else None
-        return session if session is not None and str(offset) in session.chunks else None
+        if session is None or session.chunks.get(str(offset)) != chunk:
+            return None  # the part at this offset is another request's (its key differs)
+        return session
 
     async def open(self, grant: UploadGrant, total_chunks: int) -> UploadSession:
-        """The session, created on the first chunk; raises TotalChunksChanged on a mismatch."""
+        """The session, created on the first chunk; raises BadChunk if the chunk claims another total."""
         session = await self.get(grant.video_id)
         if session is None:
             fresh = UploadSession(
@@ -135,7 +139,7 @@ class UploadSessions:
                 session = await self.get(grant.video_id)
                 assert session is not None
         if session.total_chunks != total_chunks:
-            raise TotalChunksChanged(f"this upload has {session.total_chunks} chunks, not {total_chunks}")
+            raise BadChunk(f"this upload has {session.total_chunks} chunks, not {total_chunks}")
         return session
 
     async def record_chunk(self, video_id: str, index: int, chunk: StoredChunk) -> UploadSession:
