@@ -14,6 +14,7 @@ from vodkit_cli.services import SERVICES
 from vodkit_cli.tier import parse_now, print_report, run_pass
 from vodkit_cli.uploader import UploadFailed, upload
 from vodkit_shared.logs import configure_logging
+from vodkit_shared.service import SHUTDOWN_GRACE_S
 from vodkit_shared.settings import CommonSettings
 from vodkit_shared.tokens import Tokens
 
@@ -70,7 +71,10 @@ def _serve(args: argparse.Namespace) -> None:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = spec.settings(**overrides)
     configure_logging(settings.log_level)
-    web.run_app(spec.create_app(settings), host=settings.host, port=settings.port, access_log=None, print=None)
+    app = spec.create_app(settings)
+    web.run_app(
+        app, host=settings.host, port=settings.port, access_log=None, print=None, shutdown_timeout=SHUTDOWN_GRACE_S
+    )
 
 
 def _token(args: argparse.Namespace) -> None:

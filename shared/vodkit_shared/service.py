@@ -32,6 +32,10 @@ METADATA = web.AppKey("metadata", MetadataStore)
 ReadinessCheck = Callable[[], Awaitable[None]]
 READINESS = web.AppKey("readiness", list[ReadinessCheck])
 
+# After SIGTERM, requests in flight get this long to finish before they are cancelled (aiohttp's
+# default is 60 s): a process exits within 10 s, `vodkit up` (gateway, then upload) included.
+SHUTDOWN_GRACE_S = 3.0
+
 HTTP_REQUESTS = Counter("vodkit_http_requests_total", "HTTP requests served", ["service", "route", "status"])
 HTTP_SECONDS = Histogram("vodkit_http_request_seconds", "HTTP request latency", ["service", "route"])
 
@@ -193,7 +197,7 @@ async def running_every(interval_s: float, work: Callable[[], Awaitable[object]]
 
 async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
     """Serve `app`; returns its runner and the port it listens on (useful with port 0)."""
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -25,6 +25,7 @@ class Deployment:
     logs: list[Path]
     ports: dict[str, int] = field(default_factory=dict)
     pid: int | None = None  # of `vodkit up`, whose memory the large-upload test watches
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)  # by service, or "up"
 
     def token(self, user: str) -> str:
         return user_token(self.env, user)
@@ -78,7 +79,7 @@ def _embedded(tmp_path_factory: pytest.TempPathFactory, name: str, **settings: s
     process = _start([*VODKIT, "up", "--port", str(port)], env, log)
     try:
         _wait_healthy(f"http://127.0.0.1:{port}/readyz", [process], [log])
-        yield Deployment(f"http://127.0.0.1:{port}", env, [log], pid=process.pid)
+        yield Deployment(f"http://127.0.0.1:{port}", env, [log], pid=process.pid, processes={"up": process})
     finally:
         _stop([process])
 
@@ -103,8 +104,12 @@ def embedded_fmp4(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployme
 @pytest.fixture(scope="module")
 def distributed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """Six `vodkit serve` processes over RabbitMQ, an S3 server (moto) and one shared metadata store."""
+    yield from _distributed(tmp_path_factory, "distributed")
+
+
+def _distributed(tmp_path_factory: pytest.TempPathFactory, label: str) -> Iterator[Deployment]:
     need_rabbitmq()
-    root = tmp_path_factory.mktemp("distributed")
+    root = tmp_path_factory.mktemp(label)
     s3_port = free_port()
     processes: list[subprocess.Popen[bytes]] = []
     logs: list[Path] = []
@@ -138,6 +143,7 @@ def distributed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment
         for name in SERVICES:
             _wait_healthy(f"http://127.0.0.1:{ports[name]}/readyz", processes, logs)
         gateway_env = service_env(**common, data_dir=str(root / "gateway"))
-        yield Deployment(f"http://127.0.0.1:{ports['gateway']}", gateway_env, logs, ports)
+        services = dict(zip(SERVICES, processes[1:], strict=True))
+        yield Deployment(f"http://127.0.0.1:{ports['gateway']}", gateway_env, logs, ports, processes=services)
     finally:
         _stop(processes)

@@ -27,6 +27,7 @@ from vodkit_shared.events import Envelope, VideoDeleted, stable_event_id
 from vodkit_shared.service import BUS, STORAGE, ApiError
 
 SETTINGS = web.AppKey("gateway_settings", GatewaySettings)
+STOPPING = web.AppKey("stopping", asyncio.Event)  # set on shutdown: open streams end at once
 Sign = Callable[[str], str]
 M = TypeVar("M", bound=BaseModel)
 PREFIXES = ("hls", "artwork", "renditions", "originals", "uploads")  # every object of a video lives under one
@@ -84,10 +85,11 @@ async def watch_my_videos(request: web.Request) -> web.StreamResponse:
     """Server-sent events: the caller's video list now, then again each time it changes.
 
     The stream reads the shared metadata store, so it sees every change whichever replica's
-    consumer made it. It ends after `live_stream_s`; clients reconnect, as EventSource does.
+    consumer made it. It ends after `live_stream_s`, or when the gateway stops; clients
+    reconnect, as EventSource does.
     """
     user = await current_user(request)
-    settings = request.app[SETTINGS]
+    settings, stopping = request.app[SETTINGS], request.app[STOPPING]
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
     await response.prepare(request)
     ends_at, last = time.monotonic() + settings.live_stream_s, ""
@@ -97,11 +99,18 @@ async def watch_my_videos(request: web.Request) -> web.StreamResponse:
         if data != last:
             await response.write(f"event: videos\ndata: {data}\n\n".encode())
             last = data
-        if time.monotonic() >= ends_at:
+        if time.monotonic() >= ends_at or await _is_set_within(stopping, settings.live_poll_s):
             break
-        await asyncio.sleep(settings.live_poll_s)
     await response.write_eof()
     return response
+
+
+async def _is_set_within(event: asyncio.Event, seconds: float) -> bool:
+    try:
+        await asyncio.wait_for(event.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True
 
 
 async def video_status(request: web.Request) -> web.Response:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
 
 from vodkit_gateway import tus
-from vodkit_gateway.api import SETTINGS
+from vodkit_gateway.api import SETTINGS, STOPPING
 from vodkit_gateway.auth import TOKENS, USER_AUTH, VIDEOS, UserAuth
 from vodkit_gateway.browser_policy import CORS_ORIGINS, STRICT_TRANSPORT, add_headers, cors_preflight
 from vodkit_gateway.expiry import UploadExpiry
@@ -38,6 +39,8 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app[PROXY_HOPS] = settings.trusted_proxy_hops
     app[WEB_DIR] = settings.web_dir
     app[OPENAPI] = openapi_document(VERSION, settings.max_upload_bytes)
+    app[STOPPING] = asyncio.Event()
+    app.on_shutdown.append(_end_streams)
     with_resources(app, settings)
     app.cleanup_ctx.append(_projection)
     app.cleanup_ctx.append(_http_client)
@@ -50,6 +53,11 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.on_response_prepare.append(add_headers)
     add_routes(app, OPERATIONS)
     return app
+
+
+async def _end_streams(app: web.Application) -> None:
+    """Live streams end now rather than run out their minute: shutdown waits for open requests."""
+    app[STOPPING].set()
 
 
 async def _projection(app: web.Application) -> AsyncIterator[None]:
