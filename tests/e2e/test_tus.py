@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import io
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ async def tus_call(
     url = path if path.startswith("http") else deployment.base_url + path
     async with (
         aiohttp.ClientSession() as http,
-        http.request(method, url, headers={**auth, **headers}, data=data) as response,
+        http.request(method, url, headers={**auth, **headers}, data=io.BytesIO(data) if data else None) as response,
     ):
         body = await response.read()
         return response.status, dict(response.headers), body
@@ -112,6 +113,46 @@ async def test_a_wrong_checksum_is_460_and_stores_nothing(embedded: Deployment) 
     assert (status, headers["Upload-Offset"]) == (204, "5")
 
 
+@pytest.mark.parametrize("algorithm", ["sha1", "sha256"])
+async def test_a_correct_checksum_is_kept_and_a_wrong_one_is_460(embedded: Deployment, algorithm: str) -> None:
+    token, data = embedded.token("alice"), b"12345"
+    location = await create(embedded, token, 10)
+
+    def headers(digest: bytes) -> dict[str, str]:
+        return {**patch_headers(0, data), "Upload-Checksum": f"{algorithm} {base64.b64encode(digest).decode()}"}
+
+    wrong = hashlib.new(algorithm, b"other").digest()
+    assert (await tus_call(embedded, "PATCH", location, token, headers(wrong), data))[0] == 460
+    status, response_headers, _ = await tus_call(
+        embedded, "PATCH", location, token, headers(hashlib.new(algorithm, data).digest()), data
+    )
+    assert (status, response_headers["Upload-Offset"]) == (204, "5")
+
+
+async def test_of_patches_racing_for_one_offset_exactly_one_is_kept(embedded: Deployment) -> None:
+    """tus 1.0: a PATCH whose offset is no longer the upload's is a 409, even when it raced the winner."""
+    token = embedded.token("alice")
+    location = await create(embedded, token, 6)
+    bodies = [bytes([65 + i]) * 6 for i in range(6)]
+    answers = await asyncio.gather(
+        *(tus_call(embedded, "PATCH", location, token, patch_headers(0, body), body) for body in bodies)
+    )
+    statuses = sorted(status for status, _, _ in answers)
+    assert statuses == [204, 409, 409, 409, 409, 409]
+    status, headers, _ = await tus_call(embedded, "HEAD", location, token, TUS)
+    assert headers["Upload-Offset"] == "6"
+
+
+async def test_termination_after_the_upload_is_complete_is_refused(embedded: Deployment, clip: Path) -> None:
+    """Deleting a processing video this way would bypass DELETE /api/videos/{id}'s 409 and orphan its objects."""
+    token, data = embedded.token("alice"), clip.read_bytes()
+    location = await create(embedded, token, len(data), body=data)
+    status, _, body = await tus_call(embedded, "DELETE", location, token, TUS)
+    assert status == 409, body
+    video_id = location.rsplit("/", 1)[1]
+    assert (await Client(embedded.base_url, token).wait_until_settled(video_id))["status"] == "completed"
+
+
 async def test_a_patch_at_the_wrong_offset_is_409(embedded: Deployment) -> None:
     token = embedded.token("alice")
     location = await create(embedded, token, 10, body=b"12345")
@@ -143,6 +184,10 @@ async def test_termination_removes_the_upload(embedded: Deployment) -> None:
         ({**TUS, "Upload-Length": str(60 * 1024**3)}, 413),
         ({**TUS, "Upload-Defer-Length": "1"}, 400),
         ({**TUS, "Upload-Length": "5", "Upload-Metadata": "filename ***"}, 400),
+        ({**TUS, "Upload-Length": "1_000"}, 400),  # int() reads 1000
+        ({**TUS, "Upload-Length": "+10"}, 400),
+        ({**TUS, "Upload-Length": "5", "Upload-Metadata": "filename YWJj="}, 400),  # padding after a whole group
+        ({**TUS, "Upload-Length": "5", "Upload-Metadata": "filename YR=="}, 400),  # bits set in the padding
     ],
 )
 async def test_bad_creation_requests_are_refused(embedded: Deployment, headers: dict[str, str], expected: int) -> None:

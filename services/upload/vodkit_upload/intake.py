@@ -122,7 +122,7 @@ class ChunkIntake:
     async def terminate(self, grant: UploadGrant) -> None:
         """tus termination: only while the upload is open; the video then fails, and its parts go."""
         session = await self.tus_session(grant.video_id)
-        if session.assembled:
+        if session.complete:  # every byte is in: assembly has begun, or is about to
             raise UploadClosed("the upload is complete: delete the video instead (DELETE /api/videos/{id})")
         await self._ended.record(grant.video_id, "failed")
         await self._storage.delete_prefix(chunks_prefix(grant.video_id))
