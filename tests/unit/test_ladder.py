@@ -1,5 +1,8 @@
+import re
+
 import pytest
 
+from vodkit_shared.rungs import MAX_RUNG_HEIGHT, MIN_RUNG_HEIGHT, RUNG_PATTERN, is_rung_name, rung_name
 from vodkit_transcoder.ladder import plan_ladder, segment_seconds
 
 pytestmark = pytest.mark.unit
@@ -31,3 +34,17 @@ def test_a_tiny_source_keeps_an_even_height() -> None:
 )
 def test_segment_length_follows_the_seed(duration: float, seconds: int) -> None:
     assert segment_seconds(duration) == seconds
+
+
+def test_every_rung_any_servable_source_gets_is_one_the_gateway_routes() -> None:
+    names = {rung.name for height in range(MIN_RUNG_HEIGHT, MAX_RUNG_HEIGHT + 1) for rung in plan_ladder(height)}
+    assert "64p" in names
+    assert "16p" in names
+    assert all(re.fullmatch(RUNG_PATTERN, name) and is_rung_name(name) for name in names)
+
+
+@pytest.mark.parametrize("height", [0, 8, 15, 8193])
+def test_no_rung_is_named_outside_what_is_served(height: int) -> None:
+    with pytest.raises(ValueError, match="no rung is"):
+        rung_name(height)
+    assert not is_rung_name(f"{height}p")

@@ -20,6 +20,8 @@ ROUTED = [
     "720p/seg_00012.ts",
     "480p/init.mp4",
     "1080p/seg_00001.m4s",
+    "64p/playlist.m3u8",  # a source under 100 px tall gets one rung at its own height
+    "16p/seg_00000.ts",
     "poster.jpg",
     "storyboard/sprite_002.jpg",
     "storyboard/storyboard.vtt",

@@ -21,7 +21,6 @@ from vodkit_shared.service import STORAGE, ApiError
 from vodkit_shared.storage import ObjectNotFound
 from vodkit_shared.tokens import TokenError
 
-RUNG = r"[0-9]{3,4}p"
 SEGMENT = r"seg_[0-9]{5}\.(ts|m4s)|init\.mp4"
 SPRITE = r"storyboard\.vtt|sprite_[0-9]{3}\.jpg"
 _TYPES = {

@@ -22,6 +22,7 @@ from vodkit_gateway.schemas import (
     VideoList,
     VideoStatusBody,
 )
+from vodkit_shared.rungs import RUNG_PATTERN
 from vodkit_shared.service import healthz, metrics, readyz
 
 OPENAPI = web.AppKey("openapi", dict[str, Any])
@@ -35,7 +36,7 @@ VIDEO_ID = Param(
 )
 TOKEN = Param("token", "query", {"type": "string", "minLength": 1}, "Playback token from the video's playbackUrl.")
 RUNG = Param(
-    "rung", "path", {"type": "string", "pattern": r"^[0-9]{3,4}p$"}, "Ladder rung, e.g. 720p.", True, "[0-9]{3,4}p"
+    "rung", "path", {"type": "string", "pattern": f"^{RUNG_PATTERN}$"}, "Ladder rung, e.g. 720p.", True, RUNG_PATTERN
 )
 SEGMENT = Param(
     "segment",

@@ -24,9 +24,10 @@ from vodkit_packager.hls import (
     segment,
 )
 from vodkit_packager.settings import PackagerSettings
-from vodkit_shared.bus import MessageBus
+from vodkit_shared.bus import MessageBus, PermanentError
 from vodkit_shared.events import Envelope, PackageDone, RenditionReady, stable_event_id
 from vodkit_shared.metadata import Collection, Document, DuplicateKey
+from vodkit_shared.rungs import is_rung_name
 from vodkit_shared.storage import ObjectStorage
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ class Packager:
 
     async def on_rendition_ready(self, envelope: Envelope) -> None:
         ready = envelope.payload(RenditionReady)
+        if not is_rung_name(ready.rung):  # the gateway would not serve it: a master listing it would not play
+            raise PermanentError(f"the packager cannot serve a rung named {ready.rung!r}")
         video_id = envelope.video_id
         doc = await self._packages.get(video_id)
         if doc is None or ready.rung not in doc["variants"]:

@@ -1,12 +1,15 @@
 """The seed's ladder and segment rule.
 
 A rung is a height; the width follows the source's aspect ratio. No rung is above the source:
-a source smaller than the lowest rung gets one rendition at its own height.
+a source smaller than the lowest rung gets one rendition at its own height (rounded down to even;
+the transcoder refuses sources below `MIN_RUNG_HEIGHT`, so the rung's name is always one served).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from vodkit_shared.rungs import rung_name
 
 
 @dataclass(frozen=True)
@@ -18,9 +21,9 @@ class Rung:
 
 
 LADDER = (
-    Rung("1080p", 1080, 8000, 16000),
-    Rung("720p", 720, 5000, 10000),
-    Rung("480p", 480, 2500, 5000),
+    Rung(rung_name(1080), 1080, 8000, 16000),
+    Rung(rung_name(720), 720, 5000, 10000),
+    Rung(rung_name(480), 480, 2500, 5000),
 )
 
 
@@ -30,7 +33,7 @@ def plan_ladder(source_height: int) -> list[Rung]:
         return rungs
     lowest = LADDER[-1]
     height = max(2, source_height - source_height % 2)
-    return [Rung(f"{height}p", height, lowest.maxrate_kbps, lowest.bufsize_kbps)]
+    return [Rung(rung_name(height), height, lowest.maxrate_kbps, lowest.bufsize_kbps)]
 
 
 def segment_seconds(duration_s: float) -> int:

@@ -1,0 +1,21 @@
+"""The one rule for naming a rung, `{height}p`: the ladder names rungs by it, the packager checks it,
+the gateway routes playback by it, so every rung a master playlist lists is one the gateway serves.
+"""
+
+from __future__ import annotations
+
+import re
+
+MIN_RUNG_HEIGHT = 16  # the transcoder refuses smaller sources, so no rung is below it
+MAX_RUNG_HEIGHT = 8192
+RUNG_PATTERN = r"[0-9]{2,4}p"  # as a route and OpenAPI pattern: every height from 16 to 8192
+
+
+def rung_name(height: int) -> str:
+    if not MIN_RUNG_HEIGHT <= height <= MAX_RUNG_HEIGHT:
+        raise ValueError(f"no rung is {height} px tall ({MIN_RUNG_HEIGHT} to {MAX_RUNG_HEIGHT})")
+    return f"{height}p"
+
+
+def is_rung_name(name: str) -> bool:
+    return re.fullmatch(RUNG_PATTERN, name) is not None and MIN_RUNG_HEIGHT <= int(name[:-1]) <= MAX_RUNG_HEIGHT
