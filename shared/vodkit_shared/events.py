@@ -11,8 +11,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
+
+from vodkit_shared.redaction import without_locations
 
 _ID_NAMESPACE = uuid.UUID("6f1c0b5e-2a51-4c8e-9a55-0d7c1f6b9e21")
 
@@ -98,7 +100,13 @@ class PackageDone(Event):
 class VideoFailed(Event):
     TYPE: ClassVar[str] = "video.failed"
     stage: str = Field(description="Service that gave up: upload, transcoder or packager.")
-    reason: str = Field(description="Readable reason, shown to the uploader.")
+    reason: str = Field(description="Readable reason, shown to the uploader; never a server path or URL.")
+
+    @field_validator("reason")
+    @classmethod
+    def _without_locations(cls, reason: str) -> str:
+        """Every publisher's reason passes here, so none shows where things live on a server."""
+        return without_locations(reason)
 
 
 class VideoDeleted(Event):

@@ -8,14 +8,21 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from vodkit_shared.media_input import MediaInput
+from vodkit_shared.redaction import without_locations
+
 
 class ToolFailed(Exception):
-    """A media tool exited non-zero; `stderr_tail` says why."""
+    """A media tool exited non-zero; `stderr_tail` says why (for logs: it may name server paths).
+
+    The message itself names the tool and its last line with every path and URL cut out, as it may
+    end up in a public failure reason.
+    """
 
     def __init__(self, argv: Sequence[str], code: int, stderr: bytes) -> None:
         self.stderr_tail = stderr.decode(errors="replace").strip()[-2000:]
-        last = self.stderr_tail.splitlines()[-1] if self.stderr_tail else "no output"
-        super().__init__(f"{argv[0]} exited {code}: {last}")
+        self.last_line = without_locations(self.stderr_tail.splitlines()[-1] if self.stderr_tail else "no output")
+        super().__init__(f"{Path(argv[0]).name} exited {code}: {self.last_line}")
 
 
 async def run(argv: Sequence[str]) -> bytes:
@@ -61,8 +68,8 @@ async def run_with_lines(argv: Sequence[str]) -> AsyncIterator[str]:
         raise ToolFailed(argv, code, err)
 
 
-async def probe(path: Path) -> dict[str, Any]:
+async def probe(media: MediaInput) -> dict[str, Any]:
     """ffprobe's JSON view of a media file (format and streams)."""
-    out = await run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)])
+    out = await run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", *media.args])
     result: dict[str, Any] = json.loads(out)
     return result

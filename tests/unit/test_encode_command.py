@@ -1,3 +1,4 @@
+import itertools
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,13 @@ def test_sources_that_need_cpu_filters_use_libx264_even_on_a_gpu_node(info: dict
     assert "-hwaccel" not in argv
     assert "h264_nvenc" not in argv
     assert argv.count("libx264") == 3
+
+
+def test_the_upload_is_opened_confined_to_real_video_containers_and_itself() -> None:
+    argv = command(job(has_audio=True))
+    opened = argv.index("-i")
+    assert argv[opened + 1] == "file:/in/source"
+    options = dict(itertools.pairwise(argv[: opened + 1]))  # each option to the argument after it
+    assert options["-protocol_whitelist"] == "file"
+    assert "hls" not in options["-format_whitelist"].split(",")
+    assert {"mov", "matroska", "mpegts"} <= set(options["-format_whitelist"].split(","))

@@ -2,6 +2,7 @@ from typing import Any
 
 import pytest
 
+from vodkit_transcoder.settings import TranscoderSettings
 from vodkit_transcoder.source import UnsupportedMedia, describe
 
 pytestmark = pytest.mark.unit
@@ -62,3 +63,42 @@ def test_a_rotated_phone_video_is_described_as_displayed(side: dict[str, Any]) -
 def test_what_is_not_a_video_is_refused_with_a_reason(data: dict[str, Any], reason: str) -> None:
     with pytest.raises(UnsupportedMedia, match=reason):
         describe(data)
+
+
+@pytest.mark.parametrize(
+    ("video", "duration", "size", "reason"),
+    [
+        ({"width": 8193, "height": 1000}, "8.0", None, "frame size 8193x1000 is larger"),
+        ({"width": 8192, "height": 8192}, "8.0", None, "frame size 8192x8192 is larger"),
+        ({"width": 15, "height": 720}, "8.0", None, "below 16 px"),
+        ({"width": 64, "height": 8}, "8.0", None, "below 16 px"),
+        ({}, str(13 * 3600), None, "lasts 13.0 h, more than 12.0 h"),
+        ({"avg_frame_rate": "240000/1"}, "8.0", None, "frame rate of 240000"),
+        ({}, "36001", 18_539, "claims 36001 s of video in 18,539 bytes"),
+    ],
+)
+def test_a_source_beyond_the_limits_is_refused_before_decoding(
+    video: dict[str, Any], duration: str, size: int | None, reason: str
+) -> None:
+    with pytest.raises(UnsupportedMedia, match=reason):
+        describe(probe({**VIDEO, **video}, duration=duration), size)
+
+
+@pytest.mark.parametrize(
+    ("video", "duration", "size"),
+    [
+        ({"width": 7680, "height": 4320, "avg_frame_rate": "60/1"}, "8.0", 40_000_000),
+        ({"width": 4320, "height": 7680}, "8.0", None),
+        ({"width": 16, "height": 16}, "8.0", 4096),
+        ({"avg_frame_rate": "0/0", "r_frame_rate": "90000/1"}, str(11 * 3600), 11 * 3600 * 300),
+    ],
+)
+def test_sources_within_the_limits_pass(video: dict[str, Any], duration: str, size: int | None) -> None:
+    describe(probe({**VIDEO, **video}, duration=duration), size)
+
+
+def test_the_limits_are_settings() -> None:
+    limits = TranscoderSettings(max_duration_s=60, max_frame_side=2000).source_limits
+    assert (limits.max_duration_s, limits.max_side) == (60, 2000)
+    with pytest.raises(UnsupportedMedia, match="lasts 61 s, more than 60 s"):
+        describe(probe(VIDEO, duration="61"), None, limits)

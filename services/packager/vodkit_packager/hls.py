@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from vodkit_shared.media_input import MediaInput
 from vodkit_shared.tools import probe, run
 
 PLAYLIST = "playlist.m3u8"
@@ -57,8 +58,7 @@ async def segment(rendition: Path, out_dir: Path, segment_s: int, fmt: SegmentFo
         "-nostdin",
         "-v",
         "error",
-        "-i",
-        str(rendition),
+        *MediaInput.own(rendition).args,  # our own MP4: its container forced, no other file opened
         "-map",
         "0",
         "-c",
@@ -93,7 +93,7 @@ def parse_media_playlist(text: str) -> list[Segment]:
 
 
 async def describe_variant(rung: str, rendition: Path, out_dir: Path, segments: list[Segment]) -> Variant:
-    info = await probe(rendition)
+    info = await probe(MediaInput.own(rendition))
     video = next(s for s in info["streams"] if s.get("codec_type") == "video")
     sizes = await asyncio.to_thread(lambda: [(out_dir / s.name).stat().st_size for s in segments])
     rates = [size * 8 / s.duration_s for size, s in zip(sizes, segments, strict=True) if s.duration_s > 0]

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from vodkit_shared.media_input import MediaInput
 from vodkit_shared.tools import run
 from vodkit_transcoder.source import SourceInfo
 
@@ -74,8 +75,7 @@ async def extract_poster(rendition: Path, duration_s: float, poster: Path) -> No
             "-y",
             "-ss",
             f"{at:.3f}",
-            "-i",
-            str(rendition),
+            *MediaInput.own(rendition).args,
             "-frames:v",
             "1",
             "-q:v",

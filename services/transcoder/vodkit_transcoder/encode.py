@@ -14,6 +14,7 @@ from typing import Any
 
 import ffmpeg
 
+from vodkit_shared.media_input import MediaInput
 from vodkit_shared.tools import ToolFailed, run_with_lines
 from vodkit_transcoder.artwork import COLUMNS, ROWS, STORYBOARD_DIR, Storyboard
 from vodkit_transcoder.hwaccel import Encoder
@@ -63,7 +64,8 @@ class EncodeJob:
 def command(job: EncodeJob) -> list[str]:
     gpu = job.on_gpu
     decode = {"hwaccel": "cuda", "hwaccel_output_format": "cuda"} if gpu else {}  # frames stay on the GPU
-    source = ffmpeg.input(str(job.source), **decode)
+    upload = MediaInput.untrusted(job.source)  # its content cannot make ffmpeg open another file
+    source = ffmpeg.input(upload.url, **upload.options, **decode)
     video = tonemapped(source.video) if job.info.hdr else source.video
     split = video.filter_multi_output("split", len(job.rungs) + 1)  # the last branch feeds the storyboard
     outputs = [_storyboard_output(job, split.stream(len(job.rungs)), gpu)]
@@ -138,5 +140,5 @@ async def encode(job: EncodeJob, on_progress: ProgressCallback) -> None:
                 await on_progress(min(100.0, int(value) / 1e6 / job.info.duration_s * 100))
     except ToolFailed as error:
         if any(marker in error.stderr_tail for marker in _UNDECODABLE):
-            raise UnsupportedMedia(f"the video cannot be decoded ({error.stderr_tail.splitlines()[-1]})") from None
+            raise UnsupportedMedia(f"the video cannot be decoded ({error.last_line})") from None
         raise  # a crash, a kill for memory, a full disk: worth retrying

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import ffmpeg
 
+from vodkit_shared.media_input import MediaInput
 from vodkit_shared.tools import run_capturing
 from vodkit_transcoder.encode import tonemapped
 from vodkit_transcoder.source import SourceInfo
@@ -28,10 +29,11 @@ class Quality:
 
 
 def command(source: Path, info: SourceInfo, rendition: Path, width: int, height: int) -> list[str]:
-    reference = ffmpeg.input(str(source)).video
+    upload, ours = MediaInput.untrusted(source), MediaInput.own(rendition)
+    reference = ffmpeg.input(upload.url, **upload.options).video
     reference = tonemapped(reference) if info.hdr else reference
     ref = reference.filter("scale", width, height, flags="bicubic").filter("format", "yuv420p").split()
-    dist = ffmpeg.input(str(rendition)).video.filter("format", "yuv420p").split()
+    dist = ffmpeg.input(ours.url, **ours.options).video.filter("format", "yuv420p").split()
     ssim = ffmpeg.filter([dist[0], ref[0]], "ssim")
     psnr = ffmpeg.filter([dist[1], ref[1]], "psnr")
     outputs = [ffmpeg.output(ssim, "/dev/null", f="null"), ffmpeg.output(psnr, "/dev/null", f="null")]

@@ -4,6 +4,7 @@ from typing import Literal
 from pydantic import Field
 
 from vodkit_shared.settings import CommonSettings
+from vodkit_transcoder.source import SourceLimits
 
 
 class TranscoderSettings(CommonSettings):
@@ -17,3 +18,20 @@ class TranscoderSettings(CommonSettings):
     slots: int = Field(1, ge=1, description="Transcodes this process runs at once.")
     job_lease_s: float = Field(60.0, gt=0, description="A job's lease; renewed every third of it while running.")
     job_poll_s: float = Field(2.0, gt=0, description="How often idle workers look for due jobs.")
+    max_frame_side: int = Field(8192, gt=0, description="Refuse sources wider or taller than this (pixels).")
+    max_frame_pixels: int = Field(8192 * 4320, gt=0, description="Refuse sources with more pixels a frame (DCI 8K).")
+    max_duration_s: float = Field(12 * 3600, gt=0, description="Refuse sources that last longer (seconds).")
+    max_frame_rate: float = Field(1000, gt=0, description="Refuse sources that claim more frames a second.")
+    min_bytes_per_s: float = Field(
+        256, ge=0, description="Refuse sources with fewer bytes per second of claimed duration (a decode bomb)."
+    )
+
+    @property
+    def source_limits(self) -> SourceLimits:
+        return SourceLimits(
+            max_side=self.max_frame_side,
+            max_pixels=self.max_frame_pixels,
+            max_duration_s=self.max_duration_s,
+            max_frame_rate=self.max_frame_rate,
+            min_bytes_per_s=self.min_bytes_per_s,
+        )

@@ -1,12 +1,21 @@
-"""What the transcoder needs to know about a source, from ffprobe."""
+"""What the transcoder needs to know about a source, from ffprobe, and what it refuses to transcode.
+
+The source is probed confined (`MediaInput.untrusted`: real video containers only, no file but
+itself), then held to `SourceLimits` before anything decodes it: a frame size no encoder should be
+asked to allocate, a duration beyond the service's, or a few kilobytes claiming hours (a decode bomb:
+two frames ten hours apart become millions of encoded frames).
+"""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vodkit_shared.bus import PermanentError
+from vodkit_shared.media_input import HEAD_BYTES, MediaInput, refusal
+from vodkit_shared.rungs import MIN_RUNG_HEIGHT
 from vodkit_shared.tools import ToolFailed, probe
 
 _STILL_FORMATS = ("image2", "_pipe", "gif", "tty")
@@ -37,15 +46,31 @@ class SourceInfo:
         return max(2, int(self.width * height / self.height / 2 + 0.5) * 2)
 
 
-async def inspect(path: Path) -> SourceInfo:
+@dataclass(frozen=True)
+class SourceLimits:
+    max_side: int = 8192
+    max_pixels: int = 8192 * 4320  # DCI 8K
+    min_side: int = MIN_RUNG_HEIGHT  # below it a rung could not be named, served or encoded sensibly
+    max_duration_s: float = 12 * 3600
+    max_frame_rate: float = 1000.0
+    min_bytes_per_s: float = 256.0  # 2 kbit/s: below any real video, far above a decode bomb
+
+
+async def inspect(path: Path, limits: SourceLimits = SourceLimits()) -> SourceInfo:
     try:
-        info = await probe(path)
+        info = await probe(MediaInput.untrusted(path))
     except ToolFailed as error:
-        raise UnsupportedMedia(f"not a video file ffmpeg can read ({_last_line(error)})") from None
-    return describe(info)
+        raise UnsupportedMedia(refusal(error.stderr_tail, await asyncio.to_thread(_head, path))) from None
+    size = (await asyncio.to_thread(path.stat)).st_size
+    return describe(info, size, limits)
 
 
-def describe(info: dict[str, Any]) -> SourceInfo:
+def _head(path: Path) -> bytes:
+    with path.open("rb") as file:
+        return file.read(HEAD_BYTES)
+
+
+def describe(info: dict[str, Any], size: int | None = None, limits: SourceLimits = SourceLimits()) -> SourceInfo:
     streams = info.get("streams", [])
     video = next(
         (s for s in streams if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")),
@@ -61,12 +86,46 @@ def describe(info: dict[str, Any]) -> SourceInfo:
         raise UnsupportedMedia("the video has no duration")
     width, height = int(video.get("width") or 0), int(video.get("height") or 0)
     if width <= 0 or height <= 0:
-        raise UnsupportedMedia("the video has no frame size")
+        # ffmpeg zeroes a size it will not allocate ((w+128)*(h+128) beyond INT_MAX/8, e.g. 30000x30000)
+        raise UnsupportedMedia("the video has no usable frame size (none stated, or too large to decode)")
+    _check_limits(video, width, height, duration, size, limits)
     rotation = _rotation(video) % 360
     if rotation % 180 == 90:
         width, height = height, width
     hdr = video.get("color_transfer") in _HDR_TRANSFERS
     return SourceInfo(width, height, duration, _default_audio(streams), hdr, rotation)
+
+
+def _check_limits(
+    video: dict[str, Any], width: int, height: int, duration: float, size: int | None, limits: SourceLimits
+) -> None:
+    if max(width, height) > limits.max_side or width * height > limits.max_pixels:
+        raise UnsupportedMedia(
+            f"the frame size {width}x{height} is larger than vodkit transcodes "
+            f"(at most {limits.max_side} px a side and {limits.max_pixels:,} pixels)"
+        )
+    if min(width, height) < limits.min_side:
+        raise UnsupportedMedia(f"the frame size {width}x{height} is below {limits.min_side} px a side")
+    if duration > limits.max_duration_s:
+        raise UnsupportedMedia(f"the video lasts {_span(duration)}, more than {_span(limits.max_duration_s)}")
+    rate = _rate(video.get("avg_frame_rate"))  # not r_frame_rate: a variable rate's timebase can be high
+    if rate is not None and rate > limits.max_frame_rate:
+        raise UnsupportedMedia(f"a frame rate of {rate:.0f} per second is not one vodkit transcodes")
+    if size is not None and size / duration < limits.min_bytes_per_s:
+        raise UnsupportedMedia(
+            f"the file claims {duration:.0f} s of video in {size:,} bytes, a duration it cannot contain"
+        )
+
+
+def _span(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds:.0f} s"
+
+
+def _rate(value: Any) -> float | None:
+    """ffprobe's "30000/1001"; None for "0/0" or nothing."""
+    numerator, _, denominator = str(value or "").partition("/")
+    top, bottom = _float(numerator), _float(denominator or "1")
+    return top / bottom if top and bottom else None
 
 
 def _default_audio(streams: list[dict[str, Any]]) -> int | None:
@@ -88,8 +147,3 @@ def _float(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
-
-
-def _last_line(error: ToolFailed) -> str:
-    lines = error.stderr_tail.splitlines()
-    return lines[-1] if lines else "no detail"

@@ -80,7 +80,7 @@ class Transcoder:
     async def _encode(self, announce: Announcer, source_key: str, work: Path) -> EncodeJob:
         source = work / "source"
         await self._storage.get_file(source_key, source)
-        info = await inspect(source)
+        info = await inspect(source, self._settings.source_limits)
         rungs, segment_s = plan_ladder(info.height), segment_seconds(info.duration_s)
         job = EncodeJob(source, info, rungs, segment_s, self._settings.x264_preset, work, self._accel.encoder)
         report = ProgressReporter(announce, [rung.name for rung in rungs])

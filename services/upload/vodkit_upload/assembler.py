@@ -9,15 +9,15 @@ id. Chunks are deleted only after the event is published.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from vodkit_shared.bus import MessageBus, PermanentError
 from vodkit_shared.events import ChunkReceived, Envelope, ProbeSummary, VideoAssembled, stable_event_id
 from vodkit_shared.lifecycle import EndedVideos
+from vodkit_shared.media_input import MediaInput
 from vodkit_shared.storage import ObjectStorage
-from vodkit_shared.tools import ToolFailed, run
+from vodkit_shared.tools import ToolFailed, probe
 from vodkit_upload.sessions import UploadSession, UploadSessions, chunk_key, chunks_prefix
 
 log = logging.getLogger(__name__)
@@ -65,13 +65,11 @@ class Assembler:
 
     async def _probe(self, key: str) -> ProbeSummary | None:
         location = await self._storage.readable_location(key)
-        try:
-            out = await run(
-                ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", location]
-            )
+        try:  # confined: the upload's content cannot make ffprobe open anything else
+            info = await probe(MediaInput.untrusted(location))
         except ToolFailed:
-            return None  # not a media file: the transcoder says so, with its reason
-        return summarize(json.loads(out))
+            return None  # not a video vodkit accepts: the transcoder says so, with its reason
+        return summarize(info)
 
 
 def summarize(info: dict[str, Any]) -> ProbeSummary:
