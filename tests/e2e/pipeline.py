@@ -196,6 +196,6 @@ def user_token(env: dict[str, str], user: str) -> str:
 def service_env(**settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VODKIT_") or k.startswith("VODKIT_TEST_")}
     # every test talks from 127.0.0.1: budgets no test reaches, but for those of the rate-limit tests
-    env.update({f"VODKIT_RATE_LIMIT_{kind}": "1000000" for kind in ("API", "UPLOAD", "PLAYBACK")})
+    env.update({f"VODKIT_RATE_LIMIT_{kind}": "1000000" for kind in ("API", "READ", "UPLOAD", "PLAYBACK")})
     env.update({f"VODKIT_{k.upper()}": v for k, v in settings.items()})
     return env

@@ -72,8 +72,8 @@ async def create(base: str, token: str, **fields: Any) -> str:
 
 
 async def test_one_budget_holds_across_two_replicas(start_gateway: StartGateway) -> None:
-    one = await start_gateway(rate_limit_api=6, rate_limit_window_s=60)
-    two = await start_gateway(rate_limit_api=6, rate_limit_window_s=60)
+    one = await start_gateway(rate_limit_read=6, rate_limit_window_s=60)
+    two = await start_gateway(rate_limit_read=6, rate_limit_window_s=60)
     remaining = []
     for i in range(6):  # alternate replicas: six requests in all are allowed, not six each
         status, _, headers = await call("GET", f"{(one, two)[i % 2]}/api/videos", user("alice"))
@@ -91,13 +91,13 @@ async def test_one_budget_holds_across_two_replicas(start_gateway: StartGateway)
 
 
 async def test_route_classes_have_their_own_budgets(start_gateway: StartGateway) -> None:
-    base = await start_gateway(rate_limit_api=2, rate_limit_playback=50, rate_limit_window_s=60)
+    base = await start_gateway(rate_limit_read=2, rate_limit_playback=50, rate_limit_window_s=60)
     for _ in range(2):
         assert (await call("GET", f"{base}/api/videos", user("alice")))[0] == 200
     assert (await call("GET", f"{base}/api/videos", user("alice")))[0] == 429
     video = "0b6c1f3e-5d8a-4c2e-9f1a-2b3c4d5e6f70"
     status, _, headers = await call("GET", f"{base}/videos/{video}/master.m3u8?token=x")
-    assert status == 403  # refused for its token, not for the API's spent budget
+    assert status == 403  # refused for its token, not for the API reads' spent budget
     assert headers["RateLimit-Limit"] == "50"
     status, _, headers = await call("GET", f"{base}/healthz")  # health checks are never limited
     assert status == 200
@@ -105,12 +105,62 @@ async def test_route_classes_have_their_own_budgets(start_gateway: StartGateway)
 
 
 async def test_behind_a_proxy_the_forwarded_client_is_limited(start_gateway: StartGateway) -> None:
-    base = await start_gateway(rate_limit_api=1, rate_limit_window_s=60, trusted_proxy_hops=1)
-    as_client = {"X-Forwarded-For": "203.0.113.7"}
-    assert (await call("GET", f"{base}/api/videos", user("a"), as_client))[0] == 200
-    assert (await call("GET", f"{base}/api/videos", user("a"), as_client))[0] == 429
+    base = await start_gateway(rate_limit_read=1, rate_limit_window_s=60, trusted_proxy_hops=1)
+    as_client = {"X-Forwarded-For": "203.0.113.7"}  # anonymous: limited by address
+    assert (await call("GET", f"{base}/api/videos/public", headers=as_client))[0] == 200
+    assert (await call("GET", f"{base}/api/videos/public", headers=as_client))[0] == 429
     other = {"X-Forwarded-For": "spoofed, 198.51.100.9"}  # only the last hop, the proxy's own, is believed
-    assert (await call("GET", f"{base}/api/videos", user("a"), other))[0] == 200
+    assert (await call("GET", f"{base}/api/videos/public", headers=other))[0] == 200
+
+
+async def test_a_user_token_is_limited_per_user_whatever_the_address(start_gateway: StartGateway) -> None:
+    base = await start_gateway(rate_limit_read=2, rate_limit_window_s=60, trusted_proxy_hops=1)
+    office, home = {"X-Forwarded-For": "203.0.113.7"}, {"X-Forwarded-For": "198.51.100.9"}
+    assert (await call("GET", f"{base}/api/videos", user("alice"), office))[0] == 200
+    assert (await call("GET", f"{base}/api/videos", user("alice"), home))[0] == 200
+    status, _, _ = await call("GET", f"{base}/api/videos", user("alice"), office)
+    assert status == 429  # one budget for alice, from both addresses
+    for who in ("bob", "carol"):  # others behind the same address have their own
+        assert (await call("GET", f"{base}/api/videos", user(who), office))[0] == 200
+    assert (await call("GET", f"{base}/api/videos/public", headers=office))[0] == 200  # and so does anonymous
+    status, _, _ = await call("GET", f"{base}/api/videos", "not-a-token", home)
+    assert status == 401  # a bad token is still refused; it drew on the address's budget, not alice's
+    assert (await call("GET", f"{base}/api/videos/public", headers=home))[0] == 200
+    assert (await call("GET", f"{base}/api/videos/public", headers=home))[0] == 429
+
+
+async def test_status_polls_have_their_own_budget_and_writes_keep_the_seeds(start_gateway: StartGateway) -> None:
+    base = await start_gateway(rate_limit_api=2, rate_limit_read=30, rate_limit_window_s=60)
+    alice = user("alice")
+    video = await create(base, alice)
+    for _ in range(20):  # a client polling its video: reads, not the write budget
+        status, _, headers = await call("GET", f"{base}/api/videos/{video}/status", alice)
+        assert status == 200
+        assert headers["RateLimit-Limit"] == "30"
+    await create(base, alice)
+    status, body, headers = await call("POST", f"{base}/api/videos", alice, json={"filename": "a.mp4", "size": 1})
+    assert (status, body["error"]["code"], headers["RateLimit-Limit"]) == (429, "rate_limited", "2")
+    assert (await call("GET", f"{base}/api/videos/{video}/status", alice))[0] == 200
+
+
+def etag(headers: dict[str, str]) -> str:
+    return next(value for name, value in headers.items() if name.lower() == "etag")
+
+
+async def test_a_status_poll_is_answered_304_while_nothing_changed(start_gateway: StartGateway) -> None:
+    base = await start_gateway()
+    alice = user("alice")
+    url = f"{base}/api/videos/{await create(base, alice)}/status"
+    status, body, headers = await call("GET", url, alice)
+    assert (status, body["status"]) == (200, "uploading")
+    tag = etag(headers)
+    for held in (tag, f"W/{tag}", f'"other", {tag}'):
+        status, body, headers = await call("GET", url, alice, {"If-None-Match": held})
+        assert (status, body, etag(headers)) == (304, b"", tag), held
+        assert "RateLimit-Remaining" in headers
+    status, body, _ = await call("GET", url, alice, {"If-None-Match": '"other"'})
+    assert (status, body["status"]) == (200, "uploading")
+    assert (await call("GET", url, user("bob"), {"If-None-Match": tag}))[0] == 403  # access before freshness
 
 
 # ---- user tokens ---------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 import uuid
@@ -115,7 +116,23 @@ async def _is_set_within(event: asyncio.Event, seconds: float) -> bool:
 
 async def video_status(request: web.Request) -> web.Response:
     video, _ = await viewable_video(request)
-    return reply(status(video, signer(request, video)))
+    return unless_unchanged(request, reply(status(video, signer(request, video))))
+
+
+def unless_unchanged(request: web.Request, response: web.Response) -> web.Response:
+    """The answer with its ETag (a hash of the body), or a bodyless 304 if If-None-Match names it.
+
+    A status before completion has no signed URL, so its body, and its ETag, change only when the
+    video does. A 304 counts as a read like any other (the read budget is sized for polling).
+    """
+    assert isinstance(response.body, bytes)
+    tag = f'"{hashlib.sha256(response.body).hexdigest()[:32]}"'
+    headers = {"ETag": tag, "Cache-Control": "no-cache"}  # a browser's cache asks again each time
+    held = {part.strip().removeprefix("W/") for part in request.headers.get("If-None-Match", "").split(",")}
+    if tag in held or "*" in held:
+        return web.Response(status=304, headers=headers)
+    response.headers.update(headers)
+    return response
 
 
 async def video_details(request: web.Request) -> web.Response:

@@ -15,7 +15,15 @@ from vodkit_gateway.browser_policy import CORS_ORIGINS, STRICT_TRANSPORT, add_he
 from vodkit_gateway.expiry import UploadExpiry
 from vodkit_gateway.jwks import JsonWebKeys
 from vodkit_gateway.openapi import add_routes
-from vodkit_gateway.ratelimit import PROXY_HOPS, RATE_LIMITER, Budget, RateLimiter, rate_limits
+from vodkit_gateway.ratelimit import (
+    PROXY_HOPS,
+    RATE_CLASSES,
+    RATE_LIMITER,
+    RateLimiter,
+    budgets,
+    rate_classes,
+    rate_limits,
+)
 from vodkit_gateway.routes import OPENAPI, OPERATIONS, openapi_document
 from vodkit_gateway.settings import GatewaySettings
 from vodkit_gateway.upload_proxy import CLIENT
@@ -37,6 +45,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app[CORS_ORIGINS] = frozenset(settings.cors_origins)
     app[STRICT_TRANSPORT] = settings.public_url.startswith("https://")
     app[PROXY_HOPS] = settings.trusted_proxy_hops
+    app[RATE_CLASSES] = rate_classes(OPERATIONS)
     app[WEB_DIR] = settings.web_dir
     app[OPENAPI] = openapi_document(VERSION, settings.max_upload_bytes)
     app[STOPPING] = asyncio.Event()
@@ -91,13 +100,7 @@ async def _rate_limits(app: web.Application) -> AsyncIterator[None]:
     if not settings.rate_limits_enabled:
         yield
         return
-    window = settings.rate_limit_window_s
-    budgets = {
-        "api": Budget(settings.rate_limit_api, window),
-        "upload": Budget(settings.rate_limit_upload, window),
-        "playback": Budget(settings.rate_limit_playback, window),
-    }
-    limiter = RateLimiter(app[METADATA].collection("rate_limits"), budgets)
+    limiter = RateLimiter(app[METADATA].collection("rate_limits"), budgets(settings))
     app[RATE_LIMITER] = limiter
-    async with running_every(window, limiter.forget_old_windows):
+    async with running_every(settings.rate_limit_window_s, limiter.forget_old_windows):
         yield

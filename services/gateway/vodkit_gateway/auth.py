@@ -79,9 +79,28 @@ USER_AUTH = web.AppKey("user_auth", UserAuth)
 VIDEOS = web.AppKey("videos", Videos)
 
 
+_VERIFIED: web.RequestKey[str | TokenError] = web.RequestKey("verified_user")
+
+
+async def verified_user(request: web.Request) -> str:
+    """The user of the request's user token; TokenError if it is not one (ApiError 401 without a token).
+
+    Verified once per request and remembered: the rate limiter keys on it, then the handler reads it.
+    """
+    if _VERIFIED not in request:
+        try:
+            request[_VERIFIED] = await request.app[USER_AUTH].user(bearer_token(request))
+        except TokenError as error:
+            request[_VERIFIED] = error
+    outcome = request[_VERIFIED]
+    if isinstance(outcome, TokenError):
+        raise outcome
+    return outcome
+
+
 async def current_user(request: web.Request) -> str:
     try:
-        return await request.app[USER_AUTH].user(bearer_token(request))
+        return await verified_user(request)
     except TokenError as error:
         raise ApiError(401, "unauthorized", f"invalid user token: {error}") from None
 

@@ -18,11 +18,11 @@ STRICT_TRANSPORT = web.AppKey("strict_transport", bool)
 _EXPOSED = (
     "Location, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy, "
     "Upload-Offset, Upload-Length, Upload-Expires, Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, "
-    "Tus-Checksum-Algorithm, Content-Range, Accept-Ranges"
+    "Tus-Checksum-Algorithm, Content-Range, Accept-Ranges, ETag"
 )
 _ALLOWED_HEADERS = (
     "Authorization, Content-Type, Range, Upload-Offset, Upload-Length, Upload-Metadata, Upload-Checksum, "
-    "Upload-Defer-Length, Tus-Resumable, X-HTTP-Method-Override"
+    "Upload-Defer-Length, Tus-Resumable, X-HTTP-Method-Override, If-None-Match"
 )
 _SECURITY = {
     "X-Content-Type-Options": "nosniff",

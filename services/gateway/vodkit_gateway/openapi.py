@@ -17,6 +17,7 @@ from vodkit_gateway.schemas import ErrorBody
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Security = Literal["user", "optional_user", "upload", "none"]
+RateClass = Literal["api", "read", "upload", "playback"]  # which budget a request draws on (ratelimit.py)
 _REF = "#/components/schemas/{model}"
 
 _ERRORS = {
@@ -77,6 +78,7 @@ class Operation:
     params: tuple[Param, ...] = ()
     body: Body | None = None
     rate_limited: bool = True
+    rate_class: RateClass = "api"
     description: str = ""
 
     def route_path(self) -> str:

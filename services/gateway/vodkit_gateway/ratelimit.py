@@ -1,25 +1,36 @@
-"""Rate limits per client and route class (api, upload, playback), shared by every gateway replica.
+"""Rate limits per client and route class (api, read, upload, playback), shared by every gateway replica.
+
+The class is the matched operation's `rate_class` in the route table: `api` for writes (the seed's
+100 per 15 minutes), `read` for the API's reads (status, details, lists, the live stream), sized
+so a client polling a status once a second never reaches it, `upload` and `playback`. A request
+no operation matches draws on `api` if its path is under the API.
+
+The client is the user (`user:<sub>`) when the request carries a valid user token, or an upload
+token, which names its user; otherwise (`ip:<address>`) the peer address, or the address
+`trusted_proxy_hops` proxies back in X-Forwarded-For when the gateway runs behind a load balancer
+that appends to it. The user token is verified once per request: handlers read the same result.
 
 Counters live in the metadata store that all replicas already share, and each request adds one
 with an atomic increment, so N replicas enforce one budget rather than N budgets. The window
 slides: the estimate is this window's count plus the previous window's, weighted by how much
 of it still overlaps the last `window_s` seconds (no burst of twice the budget at a boundary).
-
-The client is the peer address, or the address `trusted_proxy_hops` proxies back in
-X-Forwarded-For when the gateway runs behind a load balancer that appends to it.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from aiohttp import web
 
+from vodkit_gateway.auth import TOKENS, verified_user
+from vodkit_gateway.openapi import Operation
+from vodkit_gateway.settings import GatewaySettings
 from vodkit_shared.metadata import Collection
-from vodkit_shared.service import ApiError
+from vodkit_shared.service import ApiError, bearer_token
+from vodkit_shared.tokens import TokenError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -99,20 +110,49 @@ def _key(doc: dict[str, object], window: int) -> str:
     return f"{doc['class']}:{doc['client']}:{window}"
 
 
+def budgets(settings: GatewaySettings) -> dict[str, Budget]:
+    window = settings.rate_limit_window_s
+    return {
+        "api": Budget(settings.rate_limit_api, window),
+        "read": Budget(settings.rate_limit_read, window),
+        "upload": Budget(settings.rate_limit_upload, window),
+        "playback": Budget(settings.rate_limit_playback, window),
+    }
+
+
+RateClasses = dict[tuple[str, str], str | None]  # (method, OpenAPI path) → class; None: not limited
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+RATE_CLASSES = web.AppKey("rate_classes", RateClasses)
 PROXY_HOPS = web.AppKey("trusted_proxy_hops", int)
 
 
+def rate_classes(operations: Iterable[Operation]) -> RateClasses:
+    return {(op.method, op.path): op.rate_class if op.rate_limited else None for op in operations}
+
+
 def route_class(request: web.Request) -> str | None:
-    """Which budget a request draws on; None for health checks, metrics and the web page."""
-    path = request.path
-    if path.startswith("/videos/"):
-        return "playback"
-    if path.startswith("/api/uploads") or path == "/api/videos/upload" or path.endswith("/upload"):
-        return "upload"
-    if path.startswith("/api/") and path != "/api/openapi.json":
-        return "api"
-    return None
+    """Which budget a request draws on: its operation's; None for health checks, metrics and the web page."""
+    classes = request.app[RATE_CLASSES]
+    resource = request.match_info.route.resource
+    if resource is not None:
+        for method in (request.method, "GET") if request.method == "HEAD" else (request.method,):
+            if (method, resource.canonical) in classes:
+                return classes[(method, resource.canonical)]
+    return "api" if request.path.startswith(("/api/", "/videos/")) else None  # unknown path or method
+
+
+async def client_key(request: web.Request) -> str:
+    """`user:<sub>` for a valid user token, `user:<userId>` for an upload token, else `ip:<address>`."""
+    if "Authorization" in request.headers:
+        try:
+            return f"user:{await verified_user(request)}"
+        except (ApiError, TokenError):
+            pass
+        try:
+            return f"user:{request.app[TOKENS].verify_upload(bearer_token(request)).user_id}"
+        except (ApiError, TokenError):
+            pass
+    return f"ip:{client_address(request, request.app[PROXY_HOPS])}"
 
 
 def client_address(request: web.Request, trusted_hops: int) -> str:
@@ -128,7 +168,7 @@ async def rate_limits(request: web.Request, handler: Handler) -> web.StreamRespo
     kind = route_class(request)
     if limiter is None or kind is None or request.method == "OPTIONS":
         return await handler(request)
-    decision = await limiter.hit(kind, client_address(request, request.app[PROXY_HOPS]))
+    decision = await limiter.hit(kind, await client_key(request))
     headers = decision.headers(limiter.budget(kind))
     if not decision.allowed:
         raise ApiError(

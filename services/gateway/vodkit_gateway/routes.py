@@ -52,6 +52,9 @@ STORYBOARD_FILE = Param(
     "The WebVTT index or one of its sprite sheets.",
     route_pattern=r"storyboard\.vtt|sprite_[0-9]{3}\.jpg",
 )
+IF_NONE_MATCH = Param(
+    "If-None-Match", "header", {"type": "string"}, "ETags of answers the client holds.", required=False
+)
 RANGE = Param("Range", "header", {"type": "string"}, "One byte range, e.g. `bytes=0-1023`.", required=False)
 TUS_RESUMABLE = Param(
     "Tus-Resumable", "header", {"type": "string", "enum": ["1.0.0"]}, "The tus version (412 for others)."
@@ -92,6 +95,7 @@ def _playback(operation_id: str, path: str, handler: Any, summary: str, *params:
         MEDIA_REPLIES,
         errors=(403, 404, 416),
         params=(VIDEO_ID, *params, TOKEN, RANGE),
+        rate_class="playback",
     )
 
 
@@ -117,6 +121,7 @@ def _tus_collection(path: str, suffix: str) -> list[Operation]:
             {201: Reply("Created; Location is the upload's URL.", headers=("Location", *_TUS_REPLY))},
             errors=(400, 409, 412, 413, 415, 460, 503),
             security="user",
+            rate_class="upload",
             params=(
                 TUS_RESUMABLE,
                 Param(
@@ -148,6 +153,7 @@ def _tus_upload(method: str, operation_id: str, summary: str, reply: Reply, *ext
         "tus",
         {200 if method == "HEAD" else 204: reply},
         params=(VIDEO_ID, *extra) if method == "OPTIONS" else (VIDEO_ID, TUS_RESUMABLE, *extra),
+        rate_class="upload",
         **kw,
     )
 
@@ -178,6 +184,7 @@ OPERATIONS: list[Operation] = [
         "videos",
         {200: Reply("The caller's videos.", VideoList)},
         security="user",
+        rate_class="read",
     ),
     Operation(
         "GET",
@@ -187,6 +194,7 @@ OPERATIONS: list[Operation] = [
         "Public videos, newest first",
         "videos",
         {200: Reply("Completed public videos of every user.", VideoList)},
+        rate_class="read",
     ),
     Operation(
         "GET",
@@ -197,6 +205,7 @@ OPERATIONS: list[Operation] = [
         "videos",
         {200: Reply("`event: videos`, data a VideoList.", schema=SSE_VIDEO_LIST, media_type="text/event-stream")},
         security="user",
+        rate_class="read",
     ),
     Operation(
         "GET",
@@ -208,6 +217,7 @@ OPERATIONS: list[Operation] = [
         {200: Reply("The video.", VideoDetailsBody)},
         errors=(403, 404),
         security="optional_user",
+        rate_class="read",
         params=(VIDEO_ID,),
         description="Private videos: owner only. Unlisted and public videos: anyone with the id.",
     ),
@@ -243,10 +253,15 @@ OPERATIONS: list[Operation] = [
         "getVideoStatus",
         "A video's processing status",
         "videos",
-        {200: Reply("The status.", VideoStatusBody)},
+        {
+            200: Reply("The status; ETag names this answer.", VideoStatusBody, headers=("ETag",)),
+            304: Reply("Unchanged since the answer whose ETag If-None-Match names.", headers=("ETag",)),
+        },
         errors=(403, 404),
         security="optional_user",
-        params=(VIDEO_ID,),
+        rate_class="read",
+        params=(VIDEO_ID, IF_NONE_MATCH),
+        description="Send If-None-Match with the last ETag to poll cheaply: 304 while nothing changed.",
     ),
     Operation(
         "POST",
@@ -270,6 +285,7 @@ OPERATIONS: list[Operation] = [
         {200: Reply("Stored; what the upload has so far.", ChunkProgress)},
         errors=(400, 403, 409, 413, 503),
         security="upload",
+        rate_class="upload",
         body=Body("multipart/form-data", ChunkForm),
     ),
     Operation(
@@ -282,6 +298,7 @@ OPERATIONS: list[Operation] = [
         {200: Reply("The upload's state.", UploadState)},
         errors=(403, 404, 503),
         security="upload",
+        rate_class="upload",
         params=(VIDEO_ID,),
         description="With the upload token, or with the owner's user token.",
     ),

@@ -25,9 +25,15 @@ class GatewaySettings(CommonSettings):
     jwks_url: str = Field("", description="JWKS URL of an identity provider whose RS256 tokens are accepted.")
     jwt_issuer: str = Field("", description="Required `iss` of RS256 user tokens (unchecked if empty).")
     jwt_audience: str = Field("", description="Required `aud` of RS256 user tokens (unchecked if empty).")
-    # rate limits per client and route class, over a sliding window; the seed's default is 100 per 15 min
+    # rate limits per client (user, else address) and route class, over a sliding window; the seed's
+    # 100 per 15 min holds for API writes, while reads get enough for a client polling once a second
     rate_limit_window_s: float = Field(900, gt=0, description="Length of the rate-limit window.")
-    rate_limit_api: int = Field(100, ge=1, description="API requests per client per window.")
+    rate_limit_api: int = Field(
+        100, ge=1, description="API writes (create, change, delete, renew a token) per client per window."
+    )
+    rate_limit_read: int = Field(
+        1800, ge=1, description="API reads (status, details, lists, live) per client per window: 2 a second."
+    )
     rate_limit_upload: int = Field(
         2000, ge=1, description="Upload requests (chunks, tus) per client per window: 16 GiB at 8 MiB chunks."
     )

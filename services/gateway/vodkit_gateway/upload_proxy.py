@@ -6,8 +6,8 @@ import aiohttp
 from aiohttp import web
 
 from vodkit_gateway.api import SETTINGS
-from vodkit_gateway.auth import TOKENS, USER_AUTH, owned_video, video_id
-from vodkit_shared.service import ApiError, bearer_token
+from vodkit_gateway.auth import TOKENS, owned_video, verified_user, video_id
+from vodkit_shared.service import ApiError
 from vodkit_shared.tokens import TokenError
 
 CLIENT = web.AppKey("upload_client", aiohttp.ClientSession)
@@ -23,7 +23,7 @@ async def forward_upload_state(request: web.Request) -> web.Response:
     """With an upload token, the upload service checks it; with the owner's user token, the gateway does."""
     path = f"/api/videos/{video_id(request)}/upload"
     try:
-        user = await request.app[USER_AUTH].user(bearer_token(request))
+        user = await verified_user(request)
     except TokenError:
         return await forward(request, path)
     video = await owned_video(request, user)
