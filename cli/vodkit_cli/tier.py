@@ -30,7 +30,7 @@ async def run_pass(now: datetime) -> PassReport:
     try:
         if not isinstance(storage, TieredStorage):
             raise SystemExit("vodkit tier: no tiers configured (set VODKIT_TIER_WARM_URL and VODKIT_TIER_COLD_URL)")
-        return await build_tiering(settings, storage, bus).run_pass(now.timestamp())
+        return await build_tiering(settings, storage, metadata, bus).run_pass(now.timestamp())
     finally:
         await bus.close()
         await storage.close()
@@ -44,9 +44,12 @@ def print_report(report: PassReport, now: datetime) -> None:
     print(f"tiering pass as of {now.isoformat()}")
     for (video, source, destination), sizes in sorted(routes.items()):
         print(f"  {video}: {source} → {destination}, {len(sizes)} objects, {sum(sizes)} bytes")
+    for orphan in report.orphans:
+        print(f"  removed {orphan.key} ({orphan.size} bytes, {orphan.tier}): its video was deleted")
     for key in report.failed:
         print(f"  FAILED {key} (it stays where it was)", file=sys.stderr)
     print(
         f"moved {len(report.moved)} objects, {report.bytes_moved} bytes in {report.seconds:.3f} s; "
-        f"{report.leftovers_finished} interrupted moves finished; {len(report.failed)} failed"
+        f"{report.leftovers_finished} interrupted moves finished; {len(report.failed)} failed; "
+        f"{len(report.orphans)} objects of deleted videos removed"
     )

@@ -25,6 +25,12 @@ from vodkit_shared.metadata import Collection, Document, DuplicateKey
 
 Ending = Literal["deleted", "failed"]
 OnEnd = Callable[[str, Ending], Awaitable[None]]
+OBJECT_KINDS = ("hls", "artwork", "renditions", "originals", "uploads")  # every object is `{kind}/{videoId}/…`
+
+
+def object_prefixes(video_id: str) -> list[str]:
+    """The prefixes under which every object of the video lives."""
+    return [f"{kind}/{video_id}/" for kind in OBJECT_KINDS]
 
 
 class EndedVideo(BaseModel):

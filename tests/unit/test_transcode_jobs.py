@@ -182,3 +182,56 @@ async def test_failures_are_retried_with_backoff_then_reported_once(
     await asyncio.gather(task, return_exceptions=True)
     assert len(fake.started) == attempts
     assert len(fake.given_up) == given_up
+
+
+async def test_a_cancelled_job_stops_at_once_and_what_it_wrote_is_discarded(store: MetadataStore) -> None:
+    """The video ended mid-encode: the runner stops the work now, records nothing, and discards its output."""
+    queue = JobQueue(store.collection("transcode_jobs"), lease_s=30, policy=POLICY)
+    fake = FakeTranscode(seconds=60)
+    discarded: list[str] = []
+
+    async def discard(video_id: str) -> None:
+        discarded.append(video_id)
+
+    worker = JobRunner(queue, fake.work, fake.give_up, slots=1, lease_s=30, poll_s=0.05, discard=discard)
+    task = asyncio.create_task(worker.run())
+    await queue.enqueue("v1", "originals/v1/source", "c1")
+    await eventually(lambda: len(fake.started) == 1)
+    assert (await queue.cancel("v1")).state == "cancelled"
+    worker.cancel("v1")
+    await eventually(lambda: discarded == ["v1"], timeout=5)  # long before the 10 s heartbeat
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert fake.finished == []
+    assert fake.given_up == []
+    assert (await queue.get("v1")).state == "cancelled"  # type: ignore[union-attr]
+
+
+async def test_a_job_cancelled_elsewhere_stops_at_its_next_heartbeat(store: MetadataStore) -> None:
+    queue = JobQueue(store.collection("transcode_jobs"), lease_s=0.6, policy=POLICY)
+    fake = FakeTranscode(seconds=60)
+    task = asyncio.create_task(runner(queue, fake, 0.6).run())
+    await queue.enqueue("v1", "originals/v1/source", "c1")
+    await eventually(lambda: len(fake.started) == 1)
+    await queue.cancel("v1")  # another replica heard video.deleted
+
+    async def stopped() -> bool:
+        return not any(t.get_name().startswith("transcode") and not t.done() for t in asyncio.all_tasks())
+
+    await eventually(stopped, timeout=5)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert fake.finished == []
+
+
+async def test_a_video_cancelled_before_its_job_never_gets_one(store: MetadataStore) -> None:
+    queue = JobQueue(store.collection("transcode_jobs"), lease_s=30, policy=POLICY)
+    await queue.cancel("v2")
+    assert not await queue.enqueue("v2", "originals/v2/source", "c2")
+    assert await queue.claim("a") is None
+
+
+async def test_a_finished_job_is_not_cancelled(queue: JobQueue) -> None:
+    assert await queue.claim("a")
+    await queue.finish("v1", "a")
+    assert (await queue.cancel("v1")).state == "done"

@@ -25,13 +25,13 @@ from vodkit_gateway.schemas import (
 from vodkit_gateway.settings import GatewaySettings
 from vodkit_gateway.videos import VideoRecord
 from vodkit_shared.events import Envelope, VideoDeleted, stable_event_id
+from vodkit_shared.lifecycle import object_prefixes
 from vodkit_shared.service import BUS, STORAGE, ApiError
 
 SETTINGS = web.AppKey("gateway_settings", GatewaySettings)
 STOPPING = web.AppKey("stopping", asyncio.Event)  # set on shutdown: open streams end at once
 Sign = Callable[[str], str]
 M = TypeVar("M", bound=BaseModel)
-PREFIXES = ("hls", "artwork", "renditions", "originals", "uploads")  # every object of a video lives under one
 
 
 async def create_video(request: web.Request) -> web.Response:
@@ -158,7 +158,7 @@ async def delete_video(request: web.Request) -> web.Response:
     video = await owned_video(request)
     if video.status in ("uploading", "processing"):
         raise ApiError(409, "conflict", f"the video is {video.status}: delete it once it has completed or failed")
-    prefixes = [f"{name}/{video.video_id}/" for name in PREFIXES]
+    prefixes = object_prefixes(video.video_id)
     for prefix in prefixes:
         await request.app[STORAGE].delete_prefix(prefix)
     # the record goes last: a DELETE cut short by a failure can be sent again, and finishes the job

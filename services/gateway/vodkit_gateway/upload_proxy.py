@@ -6,8 +6,8 @@ import aiohttp
 from aiohttp import web
 
 from vodkit_gateway.api import SETTINGS
-from vodkit_gateway.auth import TOKENS, owned_video, verified_user, video_id
-from vodkit_shared.service import ApiError
+from vodkit_gateway.auth import TOKENS, VIDEOS, owned_video, verified_user, video_id
+from vodkit_shared.service import ApiError, bearer_token
 from vodkit_shared.tokens import TokenError
 
 CLIENT = web.AppKey("upload_client", aiohttp.ClientSession)
@@ -15,8 +15,23 @@ _FORWARDED = ("Authorization", "Content-Type", "Content-Length")
 
 
 async def forward_upload(request: web.Request) -> web.Response:
-    """Chunks stream through to the upload service unchanged, body and all."""
+    """Chunks stream through to the upload service unchanged, body and all, while the video is uploading."""
+    await _refuse_closed_upload(request)
     return await forward(request, "/api/videos/upload", data=request.content)
+
+
+async def _refuse_closed_upload(request: web.Request) -> None:
+    """An upload token works only while its video is `uploading`: not once it is deleted, failed or assembled.
+
+    The upload service hears of a deletion by an event, moments later; the record here is gone at once."""
+    try:
+        grant = request.app[TOKENS].verify_upload(bearer_token(request))
+    except (TokenError, ApiError):
+        return  # the upload service answers with the token's fault
+    video = await request.app[VIDEOS].get(grant.video_id)
+    if video is None or video.status != "uploading":
+        state = "deleted" if video is None else video.status
+        raise ApiError(409, "upload_closed", f"the video is {state}: its upload token no longer takes chunks")
 
 
 async def forward_upload_state(request: web.Request) -> web.Response:

@@ -3,6 +3,9 @@
 The packages collection records each packaged rung with a compare-and-set, so concurrent
 packagers agree on when the ladder is complete; the master and `package.done` (stable id)
 may be written twice, identically, never half.
+
+A video that ended (deleted, or failed before it was packaged) gets nothing more: a late
+`rendition.ready` is dropped, and one being packaged when the video ended removes what it wrote.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from vodkit_packager.hls import (
 from vodkit_packager.settings import PackagerSettings
 from vodkit_shared.bus import MessageBus, PermanentError
 from vodkit_shared.events import Envelope, PackageDone, RenditionReady, stable_event_id
+from vodkit_shared.lifecycle import EndedVideos, Ending
 from vodkit_shared.metadata import Collection, Document, DuplicateKey
 from vodkit_shared.rungs import is_rung_name
 from vodkit_shared.storage import ObjectStorage
@@ -40,11 +44,17 @@ def hls_prefix(video_id: str) -> str:
 
 class Packager:
     def __init__(
-        self, storage: ObjectStorage, bus: MessageBus, packages: Collection, settings: PackagerSettings
+        self,
+        storage: ObjectStorage,
+        bus: MessageBus,
+        packages: Collection,
+        ended: EndedVideos,
+        settings: PackagerSettings,
     ) -> None:
         self._storage = storage
         self._bus = bus
         self._packages = packages
+        self._ended = ended
         self._settings = settings
         self._format = FORMATS[settings.segment_format]
 
@@ -53,6 +63,9 @@ class Packager:
         if not is_rung_name(ready.rung):  # the gateway would not serve it: a master listing it would not play
             raise PermanentError(f"the packager cannot serve a rung named {ready.rung!r}")
         video_id = envelope.video_id
+        if await self._ended.ended(video_id):
+            log.info("rendition of an ended video dropped", extra={"videoId": video_id, "rung": ready.rung})
+            return
         doc = await self._packages.get(video_id)
         if doc is None or ready.rung not in doc["variants"]:
             variant = await self._package(video_id, ready)
@@ -60,6 +73,18 @@ class Packager:
         variants = [Variant.model_validate(v) for v in doc["variants"].values()]
         if set(ready.ladder) <= set(doc["variants"]):
             await self._publish_master(envelope, ready, variants)
+        if await self._ended.ended(video_id):  # it ended while we wrote: what we wrote goes too
+            await self.discard(video_id)
+
+    async def on_video_ended(self, video_id: str, ending: Ending) -> None:
+        """Remove the video's HLS, unless it is a packaged video that failed later (it stays playable)."""
+        doc = await self._packages.get(video_id)
+        if ending == "deleted" or doc is None or not doc.get("done"):
+            await self.discard(video_id)
+
+    async def discard(self, video_id: str) -> None:
+        await self._storage.delete_prefix(hls_prefix(video_id))
+        await self._packages.delete(video_id)
 
     async def _package(self, video_id: str, ready: RenditionReady) -> Variant:
         work = Path(tempfile.mkdtemp(prefix="vodkit-package-", dir=self._settings.work_dir))
@@ -99,5 +124,8 @@ class Packager:
             renditions=[v.rung for v in variants],
             duration_seconds=ready.duration_seconds,
         )
+        if await self._ended.ended(envelope.video_id):
+            return  # on_rendition_ready discards what was written
         await self._bus.publish(envelope.follow(done, stable_event_id(PackageDone.TYPE, envelope.video_id)))
+        await self._packages.update(envelope.video_id, lambda doc: {**doc, "done": True})
         log.info("package done", extra={"videoId": envelope.video_id, "renditions": done.renditions})

@@ -1,5 +1,7 @@
 """Wiring of storage-tiering: a pass every `tier_interval_s`, and cleanup after `video.deleted`.
 
+It records each deleted video, so that every pass also removes objects a late write left for one.
+
 The catalogue is written by every service's storage (writes are catalogued as they happen); this
 service reads it, moves objects between the tiers, and owns the policy.
 """
@@ -12,12 +14,13 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from vodkit_shared.bus import MessageBus, Subscription
-from vodkit_shared.bus.port import Handler
-from vodkit_shared.events import Envelope, VideoDeleted
-from vodkit_shared.service import BUS, STORAGE, running_every, service_app, with_resources
+from vodkit_shared.bus import MessageBus
+from vodkit_shared.lifecycle import EndedVideos, Ending, OnEnd, object_prefixes, subscribe_to_endings
+from vodkit_shared.metadata import MetadataStore
+from vodkit_shared.service import BUS, METADATA, STORAGE, running_every, service_app, with_resources
 from vodkit_shared.tiers import TieredStorage
 from vodkit_tiering.mover import Mover
+from vodkit_tiering.orphans import OrphanSweep
 from vodkit_tiering.policy import TierPolicy
 from vodkit_tiering.settings import TieringSettings
 from vodkit_tiering.throttle import Throttle
@@ -38,9 +41,9 @@ def create_app(settings: TieringSettings) -> web.Application:
             log.warning("no tiers configured (VODKIT_TIER_WARM_URL, VODKIT_TIER_COLD_URL): nothing to move")
             yield
             return
-        tiering = build_tiering(settings, storage, app[BUS])
+        tiering = build_tiering(settings, storage, app[METADATA], app[BUS])
         app[TIERING] = tiering
-        await app[BUS].subscribe(Subscription(NAME, VideoDeleted.TYPE, _forget(storage)))
+        await subscribe_to_endings(app[BUS], NAME, ended_videos(app[METADATA]), _forget(storage), failures=False)
         async with running_every(settings.tier_interval_s, lambda: tiering.run_pass(time.time())):
             yield
 
@@ -48,17 +51,24 @@ def create_app(settings: TieringSettings) -> web.Application:
     return app
 
 
-def build_tiering(settings: TieringSettings, storage: TieredStorage, bus: MessageBus | None) -> Tiering:
+def build_tiering(
+    settings: TieringSettings, storage: TieredStorage, metadata: MetadataStore, bus: MessageBus | None
+) -> Tiering:
     policy = TierPolicy(settings.tier_warm_after_days, settings.tier_cold_after_days, settings.tier_promote_on_access)
     mover = Mover(storage.tiers, storage.catalogue, Throttle(settings.tier_bytes_per_s))
-    return Tiering(storage.catalogue, mover, policy, bus, settings.tier_concurrency)
+    orphans = OrphanSweep(storage, ended_videos(metadata))
+    return Tiering(storage.catalogue, mover, policy, bus, settings.tier_concurrency, orphans)
 
 
-def _forget(storage: TieredStorage) -> Handler:
-    async def handle(envelope: Envelope) -> None:
+def ended_videos(metadata: MetadataStore) -> EndedVideos:
+    return EndedVideos(metadata.collection("tiering_ended"))
+
+
+def _forget(storage: TieredStorage) -> OnEnd:
+    async def handle(video_id: str, _: Ending) -> None:
         """The gateway deleted the video's objects; remove any copy a move had in flight, and its entries."""
-        for prefix in envelope.payload(VideoDeleted).prefixes:
+        for prefix in object_prefixes(video_id):
             await storage.delete_prefix(prefix)
-        await storage.catalogue.forget_video(envelope.video_id)
+        await storage.catalogue.forget_video(video_id)
 
     return handle

@@ -1,4 +1,5 @@
-"""One tiering pass: finish what a killed pass left, then move every video whose tier is no longer right.
+"""One tiering pass: finish what a killed pass left, remove objects of deleted videos, then move every
+video whose tier is no longer right.
 
 `now` is a parameter, so a test (or `vodkit tier run --now 2027-03-01T00:00:00Z`) can see what the
 policy does 100 days from now without waiting for them.
@@ -16,6 +17,7 @@ from vodkit_shared.bus import MessageBus
 from vodkit_shared.events import Envelope, ObjectTiered
 from vodkit_shared.tiers import Catalogue, CatalogueEntry, Tier
 from vodkit_tiering.mover import Moved, MoveFailed, Mover
+from vodkit_tiering.orphans import OrphanSweep
 from vodkit_tiering.policy import TierPolicy
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,7 @@ class PassReport:
     moved: list[Moved] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     leftovers_finished: int = 0
+    orphans: list[CatalogueEntry] = field(default_factory=list)  # objects of deleted videos, removed
     seconds: float = 0.0
 
     @property
@@ -35,18 +38,29 @@ class PassReport:
 
 class Tiering:
     def __init__(
-        self, catalogue: Catalogue, mover: Mover, policy: TierPolicy, bus: MessageBus | None, concurrency: int = 4
+        self,
+        catalogue: Catalogue,
+        mover: Mover,
+        policy: TierPolicy,
+        bus: MessageBus | None,
+        concurrency: int = 4,
+        orphans: OrphanSweep | None = None,
     ) -> None:
         self._catalogue = catalogue
         self._mover = mover
+        self._orphans = orphans
         self._policy = policy
         self._bus = bus
         self._slots = asyncio.Semaphore(concurrency)
 
     async def run_pass(self, now: float) -> PassReport:
         started, report = time.monotonic(), PassReport()
+        entries = await self._catalogue.entries()
+        if self._orphans is not None:
+            report.orphans = await self._orphans.sweep(entries)
+            entries = [entry for entry in entries if entry not in report.orphans]
         by_video: dict[str, list[CatalogueEntry]] = defaultdict(list)
-        for entry in await self._catalogue.entries():
+        for entry in entries:
             if entry.stale_in is not None:
                 await self._mover.drop_stale_copy(entry.key, entry.stale_in)
                 report.leftovers_finished += 1

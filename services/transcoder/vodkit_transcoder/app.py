@@ -12,6 +12,7 @@ from aiohttp import web
 from vodkit_shared.bus import RetryPolicy, Subscription
 from vodkit_shared.events import Envelope, VideoAssembled
 from vodkit_shared.failures import report_failure
+from vodkit_shared.lifecycle import EndedVideos, Ending, subscribe_to_endings
 from vodkit_shared.service import BUS, METADATA, STORAGE, service_app, with_resources
 from vodkit_transcoder.hwaccel import choose
 from vodkit_transcoder.jobs import JobQueue
@@ -40,6 +41,7 @@ def create_app(settings: TranscoderSettings) -> web.Application:
             slots=settings.slots,
             lease_s=settings.job_lease_s,
             poll_s=settings.job_poll_s,
+            discard=transcoder.discard,
         )
 
         async def on_video_assembled(envelope: Envelope) -> None:
@@ -50,6 +52,16 @@ def create_app(settings: TranscoderSettings) -> web.Application:
         await app[BUS].subscribe(
             Subscription(NAME, VideoAssembled.TYPE, on_video_assembled, on_give_up=report_failure(app[BUS], NAME))
         )
+
+        async def on_video_ended(video_id: str, ending: Ending) -> None:
+            """Stop its encode and remove its renditions and artwork; a finished job's stay until a deletion."""
+            job = await queue.cancel(video_id)
+            runner.cancel(video_id)
+            if ending == "deleted" or job.state == "cancelled":
+                await transcoder.discard(video_id)
+
+        ended = EndedVideos(app[METADATA].collection("transcoder_ended"))
+        await subscribe_to_endings(app[BUS], NAME, ended, on_video_ended)
         running = asyncio.create_task(runner.run(), name="transcode runner")
         yield
         running.cancel()

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from vodkit_shared.bus import RetryPolicy
 from vodkit_shared.metadata import Collection, Document, DuplicateKey
 
-State = Literal["queued", "running", "done", "failed"]
+State = Literal["queued", "running", "done", "failed", "cancelled"]
 Clock = Callable[[], float]
 
 
@@ -126,6 +126,24 @@ class JobQueue:
 
         await self._c.update(video_id, record)
         return gave_up
+
+    async def cancel(self, video_id: str) -> TranscodeJob:
+        """The video ended: a queued or running job stops (its worker sees it at its next heartbeat),
+        and a video with no job yet never gets one (the cancelled job turns a late enqueue away).
+
+        Returns the job as it is now; a job already done or failed stays as it was."""
+        cancelled = TranscodeJob(video_id=video_id, source_key="", correlation_id="", state="cancelled")
+        try:
+            await self._c.insert(video_id, {**cancelled.model_dump(), "created_at": self._clock()})
+            return cancelled
+        except DuplicateKey:
+            pass
+
+        def stop(doc: Document) -> Document | None:
+            return {**doc, "state": "cancelled", "worker": ""} if doc["state"] in ("queued", "running") else None
+
+        doc = await self._c.update(video_id, stop)
+        return TranscodeJob.model_validate(doc) if doc else cancelled
 
     @staticmethod
     def _holds(doc: Document, worker: str) -> bool:

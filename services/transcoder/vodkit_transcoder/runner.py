@@ -2,6 +2,8 @@
 
 If a heartbeat finds the job is no longer ours (our lease lapsed, say after a long pause,
 and another worker took it), the running transcode is cancelled: a job never runs twice at once.
+A job cancelled because its video ended (deleted or failed) stops the same way, at once if it
+runs here, and what it wrote is discarded once it has stopped writing.
 """
 
 from __future__ import annotations
@@ -20,14 +22,24 @@ log = logging.getLogger(__name__)
 
 Work = Callable[[TranscodeJob], Coroutine[Any, Any, None]]
 GiveUp = Callable[[TranscodeJob, str], Coroutine[Any, Any, None]]
+Discard = Callable[[str], Coroutine[Any, Any, None]]
 
 
 class JobRunner:
     def __init__(
-        self, queue: JobQueue, work: Work, give_up: GiveUp, *, slots: int, lease_s: float, poll_s: float
+        self,
+        queue: JobQueue,
+        work: Work,
+        give_up: GiveUp,
+        *,
+        slots: int,
+        lease_s: float,
+        poll_s: float,
+        discard: Discard | None = None,
     ) -> None:
         self.worker = f"transcoder-{uuid.uuid4().hex[:8]}"
-        self._queue, self._work, self._give_up = queue, work, give_up
+        self._queue, self._work, self._give_up, self._discard = queue, work, give_up, discard
+        self._lost: dict[str, asyncio.Event] = {}  # video id → "stop it", for the jobs running here
         self._slots = asyncio.Semaphore(slots)
         self._heartbeat_s = lease_s / 3
         self._poll_s = poll_s
@@ -66,30 +78,51 @@ class JobRunner:
             self._slots.release()
             self._wake.set()  # a retry may be due soon; look again
 
+    def cancel(self, video_id: str) -> None:
+        """Stop the video's job now if it runs here (the caller has cancelled it in the queue)."""
+        if (lost := self._lost.get(video_id)) is not None:
+            lost.set()
+
     async def _attempt(self, job: TranscodeJob) -> None:
-        lost = asyncio.Event()
+        lost = self._lost[job.video_id] = asyncio.Event()
         work = asyncio.create_task(self._work(job))
         heartbeat = asyncio.create_task(self._heartbeat(job, work, lost))
+        stopper = asyncio.create_task(self._stop_when(lost, work))
         try:
             await work
         except asyncio.CancelledError:
             if not lost.is_set():
                 raise  # the runner is stopping
-            log.warning("job lost its lease and was stopped", extra={"videoId": job.video_id})
+            await self._after_losing(job)
             return
         except Exception as error:  # noqa: BLE001 - every failure is recorded on the job
             await self._record_failure(job, error)
             return
         finally:
             heartbeat.cancel()
+            stopper.cancel()
+            self._lost.pop(job.video_id, None)
         await self._queue.finish(job.video_id, self.worker)
+
+    @staticmethod
+    async def _stop_when(lost: asyncio.Event, work: asyncio.Task[None]) -> None:
+        await lost.wait()
+        work.cancel()
+
+    async def _after_losing(self, job: TranscodeJob) -> None:
+        current = await self._queue.get(job.video_id)
+        if current is not None and current.state == "cancelled":
+            log.info("job cancelled: its video ended", extra={"videoId": job.video_id})
+            if self._discard is not None:
+                await self._discard(job.video_id)  # what it wrote before it stopped
+            return
+        log.warning("job lost its lease and was stopped", extra={"videoId": job.video_id})
 
     async def _heartbeat(self, job: TranscodeJob, work: asyncio.Task[None], lost: asyncio.Event) -> None:
         while True:
             await asyncio.sleep(self._heartbeat_s)
             if not await self._queue.renew(job.video_id, self.worker):
                 lost.set()
-                work.cancel()
                 return
 
     async def _record_failure(self, job: TranscodeJob, error: Exception) -> None:

@@ -138,6 +138,11 @@ class Transcoder:
             return
         await announce(RenditionMeasured(rung=rung, ssim=quality.ssim, psnr=quality.psnr), rung)
 
+    async def discard(self, video_id: str) -> None:
+        """The video ended: remove what this service wrote for it (renditions and artwork)."""
+        for prefix in (f"renditions/{video_id}/", f"artwork/{video_id}/"):
+            await self._storage.delete_prefix(prefix)
+
     async def give_up(self, job: TranscodeJob, reason: str) -> None:
         announce = Announcer(self._bus, job.video_id, job.correlation_id)
         await announce(VideoFailed(stage="transcoder", reason=reason), "transcoder")

@@ -1,0 +1,33 @@
+"""Objects whose video was deleted: a write that raced the deletion (a late rendition, a re-sent chunk
+that was assembled) would leave objects nobody can delete. Each pass finds and removes them.
+
+The service records every `video.deleted` it hears; an object in the catalogue whose video is among
+them is an orphan, in whichever tier it is.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from vodkit_shared.lifecycle import EndedVideos
+from vodkit_shared.tiers import CatalogueEntry, TieredStorage
+
+log = logging.getLogger(__name__)
+
+
+class OrphanSweep:
+    def __init__(self, storage: TieredStorage, ended: EndedVideos) -> None:
+        self._storage = storage
+        self._ended = ended
+
+    async def sweep(self, entries: list[CatalogueEntry]) -> list[CatalogueEntry]:
+        """Remove the orphans among `entries` from every tier and the catalogue; returns them."""
+        deleted = await self._ended.deleted()
+        orphans = [entry for entry in entries if entry.video_id in deleted]
+        for entry in orphans:
+            await self._storage.delete(entry.key)
+            log.warning(
+                "removed an object of a deleted video",
+                extra={"videoId": entry.video_id, "key": entry.key, "tier": entry.tier, "size": entry.size},
+            )
+        return orphans

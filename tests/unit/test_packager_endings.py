@@ -1,0 +1,112 @@
+"""The packager and ended videos: a late rendition writes nothing, and one that races the end removes what it wrote."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support import eventually
+from vodkit_packager.hls import Variant
+from vodkit_packager.settings import PackagerSettings
+from vodkit_packager.worker import Packager
+from vodkit_shared.bus import Subscription
+from vodkit_shared.bus.memory import MemoryBus
+from vodkit_shared.events import Envelope, PackageDone, RenditionReady
+from vodkit_shared.lifecycle import EndedVideos
+from vodkit_shared.metadata import open_metadata
+from vodkit_shared.storage import ObjectStorage, open_storage
+
+pytestmark = pytest.mark.unit
+VIDEO = "v1"
+
+
+class FakePackager(Packager):
+    """Packages without ffmpeg: one playlist object per rung; `hold` lets a test end the video mid-way."""
+
+    hold: asyncio.Event | None = None
+
+    async def _package(self, video_id: str, ready: RenditionReady) -> Variant:
+        await self._storage.put_bytes(f"hls/{video_id}/{ready.rung}/playlist.m3u8", b"#EXTM3U\n")
+        if self.hold is not None:
+            await self.hold.wait()
+        return Variant(rung=ready.rung, width=1280, height=720, bandwidth=1, average_bandwidth=1, codecs="avc1")
+
+
+@dataclass
+class Rig:
+    packager: FakePackager
+    storage: ObjectStorage
+    ended: EndedVideos
+    done: list[Envelope]
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    storage = await open_storage(f"file://{tmp_path / 'objects'}")
+    store = await open_metadata(f"sqlite:///{tmp_path / 'meta.db'}")
+    bus = MemoryBus(f"packager-{tmp_path.name}")
+    done: list[Envelope] = []
+
+    async def on_done(envelope: Envelope) -> None:
+        done.append(envelope)
+
+    await bus.subscribe(Subscription("probe", PackageDone.TYPE, on_done))
+    ended = EndedVideos(store.collection("packager_ended"))
+    packager = FakePackager(storage, bus, store.collection("packages"), ended, PackagerSettings())
+    try:
+        yield Rig(packager, storage, ended, done)
+    finally:
+        await bus.close()
+        await store.close()
+
+
+def ready(rung: str = "720p") -> Envelope:
+    event = RenditionReady(
+        rung=rung,
+        key=f"renditions/{VIDEO}/{rung}.mp4",
+        width=1280,
+        height=720,
+        ladder=["720p"],
+        segment_seconds=6,
+        duration_seconds=8.0,
+    )
+    return Envelope.wrap(event, video_id=VIDEO)
+
+
+async def test_a_rendition_of_a_deleted_video_writes_nothing(rig: Rig) -> None:
+    await rig.ended.record(VIDEO, "deleted")
+    await rig.packager.on_rendition_ready(ready())
+    assert await rig.storage.keys(f"hls/{VIDEO}/") == []
+    assert rig.done == []
+
+
+async def test_a_video_that_ends_while_it_is_packaged_keeps_nothing(rig: Rig) -> None:
+    rig.packager.hold = asyncio.Event()
+    packaging = asyncio.create_task(rig.packager.on_rendition_ready(ready()))
+
+    async def written() -> bool:
+        return bool(await rig.storage.keys(f"hls/{VIDEO}/"))
+
+    await eventually(written)
+    await rig.ended.record(VIDEO, "deleted")
+    await rig.packager.on_video_ended(VIDEO, "deleted")
+    rig.packager.hold.set()
+    await packaging
+    assert await rig.storage.keys(f"hls/{VIDEO}/") == []
+    await asyncio.sleep(0.1)
+    assert rig.done == []
+
+
+async def test_a_packaged_video_that_fails_later_stays_playable_until_it_is_deleted(rig: Rig) -> None:
+    await rig.packager.on_rendition_ready(ready())
+    assert f"hls/{VIDEO}/master.m3u8" in await rig.storage.keys(f"hls/{VIDEO}/")
+    await rig.ended.record(VIDEO, "failed")
+    await rig.packager.on_video_ended(VIDEO, "failed")
+    assert f"hls/{VIDEO}/master.m3u8" in await rig.storage.keys(f"hls/{VIDEO}/")
+    await rig.ended.record(VIDEO, "deleted")
+    await rig.packager.on_video_ended(VIDEO, "deleted")
+    assert await rig.storage.keys(f"hls/{VIDEO}/") == []
