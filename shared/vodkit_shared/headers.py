@@ -1,4 +1,4 @@
-"""Strict parsing of what clients put in headers: a byte count is ASCII digits and nothing else.
+"""Strict parsing of what clients put in headers and form fields: a count is ASCII digits and nothing else.
 
 Python's `int()` also takes `1_000`, ` 12 `, `+12` and other scripts' digits; a header that says
 `Upload-Length: 1_000` is malformed, not a thousand.
@@ -15,9 +15,14 @@ from vodkit_shared.service import ApiError
 _BYTE_COUNT = re.compile(r"[0-9]{1,19}")  # 19 digits: as far as a signed 64-bit count goes
 
 
+def plain_digits(value: str) -> bool:
+    """True for a whole number written as ASCII digits only (what form fields and headers must be)."""
+    return _BYTE_COUNT.fullmatch(value) is not None
+
+
 def byte_count(value: str | None, name: str) -> int:
     """The header's value as a byte count; 400 if it is missing or anything but plain digits."""
-    if value is None or not _BYTE_COUNT.fullmatch(value):
+    if value is None or not plain_digits(value):
         raise ApiError(400, "bad_request", f"{name} must be a byte count (digits 0-9 only)")
     return int(value)
 

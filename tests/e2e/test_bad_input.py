@@ -64,12 +64,27 @@ async def test_an_upload_token_is_not_a_user_token(alice: Client) -> None:
         {"filename": "a.mp4", "size": -1},
         {"filename": "a.mp4", "size": "big"},
         {"filename": "a.mp4", "size": 10, "extra": 1},
+        {"filename": "a.mp4", "size": True},  # pydantic's lax mode took it as 1
+        {"filename": "a.mp4", "size": "10"},
+        {"filename": "a.mp4", "size": 10.0},
+        {"filename": 5, "size": 10},
         [],
         "x",
     ],
 )
 async def test_a_malformed_creation_body_is_400(alice: Client, body: Any) -> None:
     assert_error(await alice.call("POST", "/api/videos", alice.user_token, json=body), 400, "bad_request")
+
+
+async def test_a_json_body_nested_too_deeply_is_400_not_500(alice: Client) -> None:
+    """2 KB of nesting made json.loads raise RecursionError: a 500 on both routes that read a JSON body."""
+    deep = b"[" * 1000 + b"]" * 1000
+    headers = {"Content-Type": "application/json"}
+    reply = await alice.call("POST", "/api/videos", alice.user_token, data=deep, headers=headers)
+    assert_error(reply, 400, "bad_request")
+    created = await alice.create("a.mp4", 10)
+    reply = await alice.call("PATCH", f"/api/videos/{created['videoId']}", alice.user_token, data=deep, headers=headers)
+    assert_error(reply, 400, "bad_request")
 
 
 async def test_a_body_that_is_not_json_is_rejected(alice: Client) -> None:
@@ -109,6 +124,9 @@ async def test_chunks_need_the_upload_token_of_that_video(alice: Client) -> None
         (0, 0, {}),
         (0, 2, {"chunkIndex": "one"}),
         (0, 2, {"totalChunks": "1.5"}),
+        (0, 2, {"totalChunks": "2.0"}),
+        (0, 2, {"chunkIndex": "0_0"}),  # int() reads 0
+        (0, 2, {"totalChunks": "+2"}),
         (0, 2, {"videoId": "../../etc"}),
     ],
 )

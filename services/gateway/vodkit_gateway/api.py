@@ -227,6 +227,8 @@ async def parse_json(request: web.Request, model: type[M]) -> M:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "bad_request", "body is not valid JSON") from None
+    except RecursionError:  # a few KiB of `[[[[…` nests deeper than the decoder goes
+        raise ApiError(400, "bad_request", "body nests too deeply") from None
     try:
         return model.model_validate(data)
     except ValidationError as error:

@@ -30,14 +30,20 @@ class ErrorBody(Body):
     error: ErrorDetail
 
 
-class CreateVideo(Body):
+class RequestBody(Body):
+    """What a client sends: types as JSON has them (`"size": true` is not 1, `"size": "5"` is not 5)."""
+
+    model_config = ConfigDict(strict=True)
+
+
+class CreateVideo(RequestBody):
     filename: str = Field(min_length=1, max_length=255, description="Name of the file to upload.")
     size: int = Field(ge=1, description="Bytes in the file.", json_schema_extra={"maximum": MAX_UPLOAD})
     sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$", description="Hex SHA-256 of the whole file.")
     visibility: Visibility = Field("private", description="Who may watch: the owner, anyone with the link, anyone.")
 
 
-class UpdateVideo(Body):
+class UpdateVideo(RequestBody):
     visibility: Visibility = Field(description="Who may watch: the owner, anyone with the link, anyone.")
 
 

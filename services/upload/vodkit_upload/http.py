@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Annotated
 
 from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from vodkit_shared.headers import plain_digits
 from vodkit_shared.service import ApiError, bearer_token
 from vodkit_shared.tokens import TokenError, Tokens, UploadGrant
 from vodkit_upload.errors import (
@@ -55,11 +57,20 @@ def refused(error: UploadRefused, table: dict[type[UploadRefused], tuple[int, st
     return ApiError(status, code, str(error))
 
 
+def _whole_number(value: object) -> object:
+    if isinstance(value, str) and not plain_digits(value):  # int() would take `1_000`, `+3` and `3.0`
+        raise ValueError("must be a whole number in digits 0-9")
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+
+
 class _Fields(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
     video_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
-    chunk_index: int = Field(ge=0)
-    total_chunks: int = Field(ge=1)
+    chunk_index: WholeNumber = Field(ge=0)
+    total_chunks: WholeNumber = Field(ge=1)
     checksum: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$", description="hex SHA-256 of the chunk")
 
 
