@@ -7,12 +7,13 @@ import asyncio
 import sys
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 
 from vodkit_cli.embedded import run_all
 from vodkit_cli.services import SERVICES
 from vodkit_cli.tier import parse_now, print_report, run_pass
-from vodkit_cli.uploader import UploadFailed, upload
+from vodkit_cli.uploader import UploadFailed, finish_line, upload
 from vodkit_shared.logs import configure_logging
 from vodkit_shared.service import SHUTDOWN_GRACE_S
 from vodkit_shared.settings import CommonSettings
@@ -100,10 +101,20 @@ def _upload(args: argparse.Namespace) -> int:
     token = args.token or Tokens(CommonSettings().resolved_auth_secret()).user_token(args.user)
     try:
         asyncio.run(upload(args.url, token, args.file, args.wait, args.resume, max(1, args.parallel)))
-    except (UploadFailed, OSError) as error:
-        print(f"vodkit upload: {error}", file=sys.stderr)
+    except KeyboardInterrupt:
+        finish_line()
+        print("vodkit upload: interrupted; finish it with --resume VIDEO_ID", file=sys.stderr)
+        return 130
+    except (UploadFailed, OSError, aiohttp.ClientError, TimeoutError, ValueError, KeyError) as error:
+        finish_line()  # one line of its own, never a traceback: a refusal, or no gateway there
+        print(f"vodkit upload: {_one_line(error)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if isinstance(error, UploadFailed | OSError) else f"unexpected answer from the gateway: {text}"
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""`vodkit upload` as a user runs it: a fresh upload, and one resumed from the server's state."""
+"""`vodkit upload` as a user runs it: a fresh upload, one resumed from the server's state, and one
+waited for under rate limits a once-a-second poller would run into within seconds."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import asyncio
 import hashlib
 import math
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Deployment
+from tests.e2e.conftest import Deployment, _embedded
 from tests.e2e.pipeline import VODKIT, Client
 
 pytestmark = pytest.mark.e2e
@@ -63,6 +65,19 @@ async def test_an_interrupted_upload_is_resumed_from_the_servers_state(embedded:
     assert out.split()[0] == created["videoId"]
     assert f"resuming: 2 of {total} chunks already stored" in err
     assert (await alice.wait_until_settled(created["videoId"]))["status"] == "completed"
+
+
+@pytest.fixture(scope="module")
+def tight_limits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """`vodkit up` allowing each user 6 reads and 5 writes per 15 minutes."""
+    yield from _embedded(tmp_path_factory, "tight-limits", rate_limit_read="6", rate_limit_api="5")
+
+
+async def test_upload_wait_follows_the_live_list_instead_of_polling(tight_limits: Deployment, clip: Path) -> None:
+    out, err = await run_cli(tight_limits, str(clip), "--wait", "--token", tight_limits.token("alice"))
+    video_id, url = out.split()
+    assert url.startswith(f"{tight_limits.base_url}/videos/{video_id}/master.m3u8?token=")
+    assert "processing" in err  # progress came from the stream, in a handful of reads
 
 
 def test_the_cli_explains_a_missing_file(tmp_path: Path) -> None:

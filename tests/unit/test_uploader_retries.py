@@ -1,8 +1,10 @@
-"""The uploader's retry policy, against a fake gateway that fails on cue."""
+"""The uploader's retry policy (5xx, 401, 429 with Retry-After), against a fake gateway that fails on cue."""
 
 from __future__ import annotations
 
+import email.utils
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -35,7 +37,8 @@ class FakeGateway:
             self.chunk_posts.append(int(str(form["chunkIndex"])))
             status = self.chunk_answers.pop(0) if self.chunk_answers else 200
             body = {"error": {"code": "x", "message": "scripted"}} if status >= 400 else {"status": "success"}
-            return web.Response(text=json.dumps(body), status=status, content_type="application/json")
+            headers = {"Retry-After": "7"} if status == 429 else {}
+            return web.Response(text=json.dumps(body), status=status, content_type="application/json", headers=headers)
 
         app = web.Application()
         app.router.add_post("/api/videos", create)
@@ -96,3 +99,34 @@ async def test_an_expired_upload_token_is_renewed(serve: Serve, four_bytes: Path
     fake = FakeGateway([401])
     await uploader.upload(await serve(fake), "user", four_bytes, wait=False, parallel=1)
     assert (fake.renewals, fake.chunk_posts) == (1, [0, 0])
+
+
+async def test_a_429_is_sent_again_after_its_retry_after(serve: Serve, four_bytes: Path) -> None:
+    fake, waits = FakeGateway([429, 429]), list[float]()
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    await uploader.upload(await serve(fake), "user", four_bytes, wait=False, parallel=1, sleep=sleep)
+    assert (fake.chunk_posts, waits) == ([0, 0, 0], [7.0, 7.0])
+
+
+async def test_a_429_that_lasts_gives_up_after_three_attempts(serve: Serve, four_bytes: Path) -> None:
+    fake = FakeGateway([429, 429, 429])
+
+    async def sleep(_: float) -> None:
+        pass
+
+    with pytest.raises(uploader.UploadFailed, match=r"HTTP 429 x: scripted \(still refused after 3 attempts\)"):
+        await uploader.upload(await serve(fake), "user", four_bytes, wait=False, parallel=1, sleep=sleep)
+    assert fake.chunk_posts == [0, 0, 0]
+
+
+@pytest.mark.parametrize(("header", "seconds"), [("7", 7.0), ("0", 0.0), ("soon", 1.0), (None, 1.0), ("86400", 900.0)])
+def test_retry_after_is_read_as_seconds_within_reason(header: str | None, seconds: float) -> None:
+    assert uploader.retry_after(header) == seconds
+
+
+def test_retry_after_may_be_an_http_date() -> None:
+    in_a_minute = email.utils.formatdate(time.time() + 60, usegmt=True)
+    assert 55 <= uploader.retry_after(in_a_minute) <= 60
