@@ -55,6 +55,7 @@ def error_body(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 
 
+CLIENT_GONE = 499  # nginx's "client closed request": counted apart from the server's own errors
 _CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -86,11 +87,21 @@ async def json_errors(
         kept = {name: error.headers[name] for name in ("Allow",) if name in error.headers}  # 405 says what is
         response = web.json_response(error_body(code, error.reason), status=error.status, headers=kept)
     except Exception:
-        log.exception("unhandled error", extra={"service": service, "path": request.path})
+        if not client_gone(request):
+            log.exception("unhandled error", extra={"service": service, "path": request.path})
         response = web.json_response(error_body("internal", "internal error"), status=500)
+    if response.status >= 500 and client_gone(request):  # not our fault, and nobody hears the answer
+        log.info("client disconnected", extra={"service": service, "path": request.path})
+        response = web.json_response(error_body("client_disconnected", "the client went away"), status=CLIENT_GONE)
     HTTP_REQUESTS.labels(service, route, str(response.status)).inc()
     HTTP_SECONDS.labels(service, route).observe(time.perf_counter() - started)
     return response
+
+
+def client_gone(request: web.Request) -> bool:
+    """The client closed the connection before it had its answer (an aborted upload, a closed tab)."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def bearer_token(request: web.Request) -> str:

@@ -294,6 +294,31 @@ async def test_security_headers_on_answers_and_errors(start_gateway: StartGatewa
     assert "script-src 'self'" in headers["Content-Security-Policy"]
 
 
+async def test_aiohttps_own_error_answers_carry_the_security_headers(start_gateway: StartGateway) -> None:
+    """A header over aiohttp's 8 KiB limit is answered before routing, by aiohttp itself."""
+    base = await start_gateway()
+    status, _, headers = await call("GET", base + "/api/videos", headers={"X-Padding": "x" * 9000})
+    assert status == 400
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+
+
+async def test_a_player_on_another_site_may_preflight_a_range_request(start_gateway: StartGateway) -> None:
+    base = await start_gateway()
+    preflight = {
+        "Origin": "https://player.example",
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "range",
+    }
+    path = "/videos/0b6c1f3e-5d8a-4c2e-9f1a-2b3c4d5e6f70/720p/seg_00000.ts?token=x"
+    status, _, headers = await call("OPTIONS", base + path, headers=preflight)
+    assert status == 204
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert "Range" in headers["Access-Control-Allow-Headers"]
+    assert "GET" in headers["Access-Control-Allow-Methods"]
+
+
 async def test_json_bodies_have_a_size_limit(start_gateway: StartGateway) -> None:
     base = await start_gateway(max_json_bytes=1024)
     padded = {"filename": "a.mp4", "size": 10, "sha256": None, "visibility": "private"}

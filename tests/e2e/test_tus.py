@@ -252,3 +252,20 @@ async def test_a_chunk_cut_off_midway_stores_nothing_and_the_upload_resumes(embe
     assert state.body["uploadedChunks"] == []
     reply = await alice.send_chunk(created["uploadToken"], created["videoId"], 0, 1, b"x" * 20)
     assert reply.body["nextChunk"] is None
+
+
+async def test_requests_cut_off_midway_are_counted_and_logged_as_disconnects(embedded: Deployment) -> None:
+    """An aborted upload is the client's doing: no `unhandled error` traceback, no 5xx in /metrics."""
+    await test_a_patch_cut_off_midway_stores_nothing_and_the_upload_resumes(embedded)
+    await test_a_chunk_cut_off_midway_stores_nothing_and_the_upload_resumes(embedded)
+    _, _, metrics = await tus_call(embedded, "GET", "/metrics", None, {})
+    server_errors = [
+        line
+        for line in metrics.decode().splitlines()
+        if line.startswith("vodkit_http_requests_total{") and 'status="5' in line and not line.endswith(" 0.0")
+    ]
+    assert server_errors == []
+    assert 'status="499"' in metrics.decode()
+    log = embedded.logs[0].read_text()
+    assert "unhandled error" not in log
+    assert "client disconnected" in log

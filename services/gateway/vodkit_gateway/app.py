@@ -11,7 +11,13 @@ from aiohttp import web
 from vodkit_gateway import tus
 from vodkit_gateway.api import SETTINGS, STOPPING
 from vodkit_gateway.auth import TOKENS, USER_AUTH, VIDEOS, UserAuth
-from vodkit_gateway.browser_policy import CORS_ORIGINS, STRICT_TRANSPORT, add_headers, cors_preflight
+from vodkit_gateway.browser_policy import (
+    CORS_ORIGINS,
+    STRICT_TRANSPORT,
+    add_headers,
+    cors_preflight,
+    cover_protocol_errors,
+)
 from vodkit_gateway.expiry import UploadExpiry
 from vodkit_gateway.jwks import JsonWebKeys
 from vodkit_gateway.openapi import add_routes
@@ -60,6 +66,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.middlewares.append(rate_limits)
     app.middlewares.append(tus.tus_headers)
     app.on_response_prepare.append(add_headers)
+    cover_protocol_errors(app)
     add_routes(app, OPERATIONS)
     return app
 

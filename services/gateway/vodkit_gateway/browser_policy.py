@@ -1,12 +1,14 @@
 """What browsers are told: which other origins may call the API (CORS), and security headers.
 
 Playback objects are open to every origin (`*`): the token in their URL is what grants access,
-and players on other sites must be able to fetch them. The API answers cross-origin requests
-only from the origins in VODKIT_CORS_ORIGINS (none by default: the web page is same-origin).
+and players on other sites must be able to fetch them (a Range request is preflighted). The API
+answers cross-origin requests only from the origins in VODKIT_CORS_ORIGINS (none by default: the
+web page is same-origin).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -30,6 +32,14 @@ _SECURITY = {
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+_NOTHING_ALLOWED = "default-src 'none'; frame-ancestors 'none'"  # what any answer but the web page may load
+PLAYBACK_PREFIX = "/videos/"
+_PLAYBACK_PREFLIGHT = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+    "Access-Control-Allow-Headers": "Range",
+    "Access-Control-Max-Age": "86400",
+}
 # The web page loads its own scripts only; hls.js runs a worker from a blob: URL and feeds the
 # <video> through MediaSource (blob:), and posters and storyboards are images from this origin.
 PAGE_POLICY = (
@@ -48,8 +58,12 @@ def _cors_allowed(request: web.Request) -> str | None:
 
 @web.middleware
 async def cors_preflight(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer a CORS preflight from an allowed origin before routing (which knows no OPTIONS)."""
-    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers and _cors_allowed(request):
+    """Answer a CORS preflight before routing (which knows no OPTIONS): from any origin for playback
+    objects, from an allowed origin for the API."""
+    preflight = request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+    if preflight and request.path.startswith(PLAYBACK_PREFIX):
+        return web.Response(status=204, headers=_PLAYBACK_PREFLIGHT)
+    if preflight and _cors_allowed(request):
         return web.Response(
             status=204,
             headers={
@@ -72,4 +86,22 @@ async def add_headers(request: web.Request, response: web.StreamResponse) -> Non
         response.headers.setdefault(name, value)
     if request.app[STRICT_TRANSPORT]:
         response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-    response.headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+    response.headers.setdefault("Content-Security-Policy", _NOTHING_ALLOWED)
+
+
+def cover_protocol_errors(app: web.Application) -> None:
+    """Security headers on the answers aiohttp gives by itself, too.
+
+    aiohttp answers a malformed request (a header over 8 KiB, a broken request line) before any
+    route matches, so neither middlewares nor `on_response_prepare` see that answer. A Request
+    subclass (the `_cls` hook of aiohttp's own request factory) adds the headers to those answers.
+    """
+
+    class CoveredRequest(web.Request):
+        async def _prepare_hook(self, response: web.StreamResponse) -> None:
+            if self._match_info is None:  # not routed: aiohttp's own error answer
+                for name, value in {**_SECURITY, "Content-Security-Policy": _NOTHING_ALLOWED}.items():
+                    response.headers.setdefault(name, value)
+            await super()._prepare_hook(response)
+
+    app._make_request = functools.partial(app._make_request, _cls=CoveredRequest)  # type: ignore[method-assign]

@@ -135,6 +135,7 @@ def _headers(suffix: str, size: int, byte_range: ByteRange | None) -> dict[str, 
         "Cache-Control": _CACHE[suffix],
         "Accept-Ranges": "bytes",
         "Access-Control-Allow-Origin": "*",  # the token, not the origin, is what grants access
+        "Access-Control-Expose-Headers": "Content-Range, Accept-Ranges",  # a player on another site reads them
     }
     if byte_range is not None:
         headers["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{size}"
