@@ -37,16 +37,16 @@ test: setup
 	VODKIT_REQUIRE_SERVERS=1 $(BIN)/pytest -rs
 
 test-unit: setup
-	$(BIN)/pytest -m unit
+	$(BIN)/pytest -m 'unit and not slow'
 
 test-contract: setup
 	@scripts/ensure-rabbitmq
-	VODKIT_REQUIRE_SERVERS=1 $(BIN)/pytest -m contract -rs
+	VODKIT_REQUIRE_SERVERS=1 $(BIN)/pytest -m 'contract and not slow' -rs
 
 test-e2e: setup
 	@scripts/ensure-rabbitmq
 	@scripts/ensure-varnish
-	VODKIT_REQUIRE_SERVERS=1 $(BIN)/pytest -m e2e
+	VODKIT_REQUIRE_SERVERS=1 $(BIN)/pytest -m 'e2e and not slow'
 
 test-slow: setup
 	@scripts/ensure-rabbitmq
@@ -55,7 +55,7 @@ test-slow: setup
 test-browser: setup
 	@scripts/ensure-rabbitmq
 	@scripts/ensure-chromium
-	VODKIT_REQUIRE_SERVERS=1 $(BIN)/pytest -m browser
+	VODKIT_REQUIRE_SERVERS=1 $(BIN)/pytest -m 'browser and not slow'
 
 lint: setup
 	$(BIN)/ruff check $(CODE) tests bench
