@@ -1,12 +1,13 @@
 """Poster and storyboard: what a player shows before playing and while scrubbing.
 
-The storyboard's thumbnails come from the ladder's own decode (one more branch of its split),
-tiled into JPEG sprite sheets, with a WebVTT index whose cues point into the sheets
+The storyboard's thumbnails come from the ladder's own decode (one more branch of its split, written
+losslessly), tiled afterwards into JPEG sprite sheets, with a WebVTT index whose cues point into the sheets
 (`sprite_000.jpg#xywh=x,y,w,h`), the form players' thumbnail plugins read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,28 @@ class Storyboard:
 def _timestamp(seconds: float) -> str:
     millis = round(seconds * 1000)
     return f"{millis // 3_600_000:02d}:{millis // 60_000 % 60:02d}:{millis // 1000 % 60:02d}.{millis % 1000:03d}"
+
+
+async def tile_storyboard(thumbnails: Path, sprites: Path) -> None:
+    """Tile the ladder pass's thumbnails (our own lossless file) into the JPEG sheets; the file is removed."""
+    await run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            *MediaInput.own(thumbnails, "matroska").args,
+            "-vf",
+            f"tile={COLUMNS}x{ROWS}",
+            "-q:v",
+            "5",
+            "-start_number",
+            "0",
+            str(sprites),
+        ]
+    )
+    await asyncio.to_thread(thumbnails.unlink)
 
 
 async def extract_poster(rendition: Path, duration_s: float, poster: Path) -> None:

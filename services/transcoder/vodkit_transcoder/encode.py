@@ -1,7 +1,8 @@
 """One ffmpeg process for the whole ladder: decode once, split, scale, encode every rung.
 
 Keyframes are forced at every multiple of the segment length in every rung, so the packager
-cuts segments by stream copy and the rungs' segments line up for adaptive switching.
+cuts segments by stream copy and the rungs' segments line up for adaptive switching. The last
+branch writes the storyboard's thumbnails, tiled into sheets from that file afterwards.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import ffmpeg
 
 from vodkit_shared.media_input import MediaInput
 from vodkit_shared.tools import ToolFailed, run_with_lines
-from vodkit_transcoder.artwork import COLUMNS, ROWS, STORYBOARD_DIR, Storyboard
+from vodkit_transcoder.artwork import STORYBOARD_DIR, Storyboard, tile_storyboard
 from vodkit_transcoder.hwaccel import Encoder
 from vodkit_transcoder.ladder import Rung
 from vodkit_transcoder.source import SourceInfo, UnsupportedMedia
@@ -56,6 +57,11 @@ class EncodeJob:
         return self.out_dir / STORYBOARD_DIR
 
     @property
+    def thumbnails(self) -> Path:
+        """The storyboard's thumbnails as the ladder pass writes them (lossless), before tiling."""
+        return self.out_dir / "thumbnails.mkv"
+
+    @property
     def on_gpu(self) -> bool:
         """NVENC, unless the source needs a CPU filter first (tonemapping, autorotation)."""
         return self.encoder == "nvenc" and not self.info.hdr and self.info.rotation == 0
@@ -91,8 +97,10 @@ def _storyboard_output(job: EncodeJob, branch: Any, gpu: bool) -> Any:
         thumbs = thumbs.filter("format", "nv12")
     else:
         thumbs = thumbs.filter("scale", board.thumb_width, board.thumb_height)
-    sheets = thumbs.filter("tile", f"{COLUMNS}x{ROWS}")
-    return ffmpeg.output(sheets, str(job.storyboard_dir / board.sprite_pattern), start_number=0, **{"q:v": 5})
+    # Thumbnails, not sheets. ffmpeg 5.1 prints no progress at all until every output has written its
+    # header, and a `tile` output writes its header with its first sheet: 25 thumbnails in (50 s of
+    # source at the least), or at the very end of a shorter clip. The rungs encoded all along unseen.
+    return ffmpeg.output(thumbs, str(job.thumbnails), vcodec="ffv1", f="matroska")
 
 
 def _video_options(job: EncodeJob, rung: Rung, gpu: bool) -> dict[str, Any]:
@@ -142,3 +150,4 @@ async def encode(job: EncodeJob, on_progress: ProgressCallback) -> None:
         if any(marker in error.stderr_tail for marker in _UNDECODABLE):
             raise UnsupportedMedia(f"the video cannot be decoded ({error.last_line})") from None
         raise  # a crash, a kill for memory, a full disk: worth retrying
+    await tile_storyboard(job.thumbnails, job.storyboard_dir / job.storyboard.sprite_pattern)
