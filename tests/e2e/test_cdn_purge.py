@@ -21,10 +21,11 @@ from aiohttp import web
 
 from tests.e2e.conftest import Deployment, _start, _stop, _wait_healthy
 from tests.e2e.pipeline import VODKIT, Client, get, service_env, user_token
-from tests.support import REQUIRE_SERVERS, free_port
-from vodkit_cdn_purge.providers import HttpCacheNodes, PurgeFailed
+from tests.support import REQUIRE_SERVERS, eventually, free_port
+from vodkit_cdn_purge.providers import HttpCacheNodes
 from vodkit_cdn_purge.purger import Purger
-from vodkit_shared.bus import open_bus
+from vodkit_shared.bus import RetryPolicy, Subscription, open_bus
+from vodkit_shared.bus.memory import MemoryBus
 from vodkit_shared.events import Envelope, PackageDone
 from vodkit_shared.service import start_site
 
@@ -212,8 +213,36 @@ async def test_repackaging_purges_the_playlists_for_every_token(
         _stop([varnish])
 
 
-async def test_an_unreachable_node_fails_the_purge_after_its_tries() -> None:
-    async with aiohttp.ClientSession() as http:
-        nodes = HttpCacheNodes([f"http://127.0.0.1:{free_port()}"], http, attempts=3, base_delay_s=0.01)
-        with pytest.raises(PurgeFailed, match="BAN"):
-            await nodes.purge(["/videos/v1/master.m3u8"])
+async def test_an_unreachable_node_fails_the_event_and_the_bus_retries_then_dead_letters_it() -> None:
+    """One retry policy: the provider tries once, the bus retries the event (3 deliveries), then dead-letters it."""
+    bus = MemoryBus("cdn-purge-unreachable", RetryPolicy(attempts=3, base_delay_s=0.01))
+    requests: list[str] = []
+    try:
+        async with aiohttp.ClientSession(trace_configs=[_counting(requests)]) as http:
+            purger = Purger(HttpCacheNodes([f"http://127.0.0.1:{free_port()}"], http), bus)
+            await bus.subscribe(Subscription("cdn-purge", PackageDone.TYPE, purger.on_event))
+            done = PackageDone(
+                master_key="hls/v1/master.m3u8", prefix="hls/v1/", renditions=["720p"], duration_seconds=8
+            )
+            await bus.publish(Envelope.wrap(done, video_id="v1"))
+            dead: list[Envelope] = []
+
+            async def dead_lettered() -> bool:
+                dead.extend(await bus.dead_letters("cdn-purge"))
+                return bool(dead)
+
+            await eventually(dead_lettered)
+        assert len(requests) == 3  # one per delivery, not three per delivery
+        assert [envelope.type for envelope in dead] == [PackageDone.TYPE]
+    finally:
+        await bus.close()
+
+
+def _counting(requests: list[str]) -> aiohttp.TraceConfig:
+    trace = aiohttp.TraceConfig()
+
+    async def on_start(_: object, __: object, params: aiohttp.TraceRequestStartParams) -> None:
+        requests.append(params.method)
+
+    trace.on_request_start.append(on_start)
+    return trace

@@ -24,14 +24,7 @@ def create_app(settings: CdnPurgeSettings) -> web.Application:
     async def wire(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as client:
             provider = (
-                HttpCacheNodes(
-                    settings.cdn_nodes,
-                    client,
-                    settings.cdn_method,
-                    settings.cdn_attempts,
-                    settings.cdn_base_delay_s,
-                    settings.cdn_timeout_s,
-                )
+                HttpCacheNodes(settings.cdn_nodes, client, settings.cdn_method, settings.cdn_timeout_s)
                 if settings.cdn_nodes
                 else None
             )

@@ -22,7 +22,7 @@ PURGE_SECONDS = Histogram("vodkit_cdn_purge_seconds", "Time to purge one event's
 
 
 class PurgeFailed(Exception):
-    """A cache node did not confirm the purge after every try."""
+    """A cache node did not confirm the purge (the bus tries the event again)."""
 
 
 class CdnProvider(ABC):
@@ -38,20 +38,15 @@ def ban_expression(paths: list[str]) -> str:
 
 
 class HttpCacheNodes(CdnProvider):
+    """Each node gets one request per event; a node that fails fails the event, and the bus's one retry
+    policy (growing delays, then the dead-letter queue) tries the event again, every node included."""
+
     def __init__(
-        self,
-        nodes: list[str],
-        client: aiohttp.ClientSession,
-        method: str = "BAN",
-        attempts: int = 3,
-        base_delay_s: float = 1.0,
-        timeout_s: float = 10,
+        self, nodes: list[str], client: aiohttp.ClientSession, method: str = "BAN", timeout_s: float = 10
     ) -> None:
         self._nodes = [node.rstrip("/") for node in nodes]
         self._client = client
         self._method = method
-        self._attempts = attempts
-        self._base_delay_s = base_delay_s
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
 
     async def purge(self, paths: list[str]) -> int:
@@ -71,18 +66,14 @@ class HttpCacheNodes(CdnProvider):
                 await self._send(node, "PURGE", path, {})
 
     async def _send(self, node: str, method: str, path: str, headers: dict[str, str]) -> None:
-        """One request, tried `attempts` times with doubling waits; 404 to a PURGE means nothing was cached."""
-        problem = ""
-        for attempt in range(self._attempts):
-            if attempt:
-                await asyncio.sleep(self._base_delay_s * 2 ** (attempt - 1))
-            try:
-                async with self._client.request(method, node + path, headers=headers, timeout=self._timeout) as reply:
-                    if reply.status < 300 or (method == "PURGE" and reply.status == 404):
-                        PURGE_REQUESTS.labels("ok").inc()
-                        return
-                    problem = f"{method} {node}{path}: HTTP {reply.status}"
-            except (aiohttp.ClientError, TimeoutError) as error:
-                problem = f"{method} {node}{path}: {error or type(error).__name__}"
-            PURGE_REQUESTS.labels("retried" if attempt + 1 < self._attempts else "failed").inc()
+        """One request; 404 to a PURGE means nothing was cached."""
+        try:
+            async with self._client.request(method, node + path, headers=headers, timeout=self._timeout) as reply:
+                if reply.status < 300 or (method == "PURGE" and reply.status == 404):
+                    PURGE_REQUESTS.labels("ok").inc()
+                    return
+                problem = f"{method} {node}{path}: HTTP {reply.status}"
+        except (aiohttp.ClientError, TimeoutError) as error:
+            problem = f"{method} {node}{path}: {error or type(error).__name__}"
+        PURGE_REQUESTS.labels("failed").inc()
         raise PurgeFailed(problem)

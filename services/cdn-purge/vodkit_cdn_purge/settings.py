@@ -13,6 +13,4 @@ class CdnPurgeSettings(CommonSettings):
     cdn_method: Literal["BAN", "PURGE"] = Field(
         "BAN", description="BAN: one regex per request, every query string (token) included; PURGE: exact URLs."
     )
-    cdn_attempts: int = Field(3, ge=1, description="Tries per cache node before the event is retried by the bus.")
-    cdn_base_delay_s: float = Field(1.0, ge=0, description="First wait between tries; it doubles each time.")
     cdn_timeout_s: float = Field(10, gt=0, description="Time limit of one purge request.")
