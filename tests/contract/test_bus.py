@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.support import AMQP_URL, eventually, need_rabbitmq
 from vodkit_shared.bus import MessageBus, PermanentError, RetryPolicy, Subscription
@@ -46,6 +47,24 @@ def chunk_event(video_id: str = "v1") -> Envelope:
     return Envelope.wrap(ChunkReceived(chunk_index=0, total_chunks=1, size=3, key="k"), video_id=video_id)
 
 
+class Settled:
+    """The bus's own count of deliveries settled (acked, retried, dead-lettered) for one service.
+
+    Waiting until it moves is how a test knows the adapter is done with a delivery: after that,
+    an extra delivery would be the adapter's fault, with no fixed sleep needed to catch it."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._start = {outcome: self._now(outcome) for outcome in ("ack", "retry", "dead-letter")}
+
+    def _now(self, outcome: str) -> float:
+        labels = {"service": self.service, "type": ChunkReceived.TYPE, "outcome": outcome}
+        return REGISTRY.get_sample_value("vodkit_events_settled_total", labels) or 0.0
+
+    def count(self, outcome: str) -> int:
+        return int(self._now(outcome) - self._start[outcome])
+
+
 async def test_every_subscribed_service_gets_each_event_once(new_bus: BusFactory) -> None:
     bus = await new_bus()
     seen: dict[str, list[Envelope]] = {"a": [], "b": [], "other": []}
@@ -59,13 +78,15 @@ async def test_every_subscribed_service_gets_each_event_once(new_bus: BusFactory
     await bus.subscribe(Subscription("a", ChunkReceived.TYPE, record("a")))
     await bus.subscribe(Subscription("b", ChunkReceived.TYPE, record("b")))
     await bus.subscribe(Subscription("other", VideoAssembled.TYPE, record("other")))
-    sent = chunk_event()
+    sent, after = chunk_event(), chunk_event("v2")
     await bus.publish(sent)
-    await eventually(lambda: len(seen["a"]) == 1 and len(seen["b"]) == 1)
-    await asyncio.sleep(0.2)
-    assert [e.id for e in seen["a"]] == [sent.id]
+    await bus.publish(after)  # each queue is in order: once it is in, so is any copy of `sent`
+    other_type = Envelope.wrap(VideoAssembled(source_key="k", size=3, sha256="0" * 64), video_id="v3")
+    await bus.publish(other_type)
+    await eventually(lambda: len(seen["a"]) == 2 and len(seen["b"]) == 2 and len(seen["other"]) == 1)
+    assert [e.id for e in seen["a"]] == [sent.id, after.id]
     assert seen["b"][0] == sent
-    assert seen["other"] == []
+    assert [e.id for e in seen["other"]] == [other_type.id]
 
 
 async def test_a_transient_failure_is_retried_until_it_succeeds(new_bus: BusFactory) -> None:
@@ -77,15 +98,16 @@ async def test_a_transient_failure_is_retried_until_it_succeeds(new_bus: BusFact
         if len(calls) < 3:
             raise ConnectionError("storage hiccup")
 
-    await bus.subscribe(Subscription("svc", ChunkReceived.TYPE, flaky))
+    settled = Settled("svc-flaky")
+    await bus.subscribe(Subscription("svc-flaky", ChunkReceived.TYPE, flaky))
     await bus.publish(chunk_event())
-    await eventually(lambda: len(calls) == 3)
-    await asyncio.sleep(0.3)
+    await eventually(lambda: settled.count("ack") == 1)
     assert len(calls) == 3
+    assert settled.count("retry") == 2
     # Backoff grows: base, then 2 × base (lower bounds only: a busy machine may add delay).
     assert calls[1] - calls[0] >= POLICY.base_delay_s * 0.9
     assert calls[2] - calls[1] >= 2 * POLICY.base_delay_s * 0.9
-    assert await bus.dead_letters("svc") == []
+    assert await bus.dead_letters("svc-flaky") == []
 
 
 async def test_after_the_last_attempt_the_event_is_dead_lettered_and_reported(new_bus: BusFactory) -> None:
@@ -100,11 +122,11 @@ async def test_after_the_last_attempt_the_event_is_dead_lettered_and_reported(ne
     async def on_give_up(envelope: Envelope, error: BaseException) -> None:
         given_up.append((envelope, error))
 
+    settled = Settled("svc")
     await bus.subscribe(Subscription("svc", ChunkReceived.TYPE, broken, on_give_up=on_give_up))
     sent = chunk_event()
     await bus.publish(sent)
-    await eventually(lambda: len(given_up) == 1)
-    await asyncio.sleep(0.3)
+    await eventually(lambda: len(given_up) == 1 and settled.count("dead-letter") == 1)
     assert len(calls) == POLICY.attempts
     assert given_up[0][0].id == sent.id
     assert "disk full" in str(given_up[0][1])
@@ -130,11 +152,12 @@ async def test_a_permanent_error_is_dead_lettered_without_retry(new_bus: BusFact
     async def on_give_up(envelope: Envelope, error: BaseException) -> None:
         given_up.append(error)
 
-    await bus.subscribe(Subscription("svc", ChunkReceived.TYPE, reject, on_give_up=on_give_up))
+    settled = Settled("svc-reject")
+    await bus.subscribe(Subscription("svc-reject", ChunkReceived.TYPE, reject, on_give_up=on_give_up))
     await bus.publish(chunk_event())
-    await eventually(lambda: len(given_up) == 1)
-    await asyncio.sleep(0.3)
+    await eventually(lambda: len(given_up) == 1 and settled.count("dead-letter") == 1)
     assert calls == [1]
+    assert settled.count("retry") == 0
     assert isinstance(given_up[0], PermanentError)
 
 

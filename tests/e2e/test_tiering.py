@@ -8,12 +8,12 @@ behind when deleted.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import re
 import signal
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -26,6 +26,7 @@ import pytest
 
 from tests.e2e.conftest import Deployment, _embedded
 from tests.e2e.pipeline import VODKIT, Client, service_env, wait_for_quality
+from tests.support import eventually
 from vodkit_shared.metadata import open_metadata
 from vodkit_shared.storage import open_storage
 from vodkit_shared.tiers import TIERS, Catalogue, TieredStorage
@@ -103,6 +104,7 @@ async def test_a_video_ages_through_every_tier_plays_throughout_and_comes_back_w
         assert where[tier] == everything, where  # all of it, and only there
         assert set(TIERS) - {tier} == {t for t, keys in where.items() if not keys}
         status = (await client.call("GET", f"/api/videos/{video}/status", client.user_token)).body
+        watched_at = time.time()
         assert await fetch_all(status["playbackUrl"]) == before  # it plays, byte for byte
         async with opened(data_dir) as storage:  # and every object, not only what a player fetches, is intact
             for entry in await storage.catalogue.of_video(video):
@@ -110,7 +112,11 @@ async def test_a_video_ages_through_every_tier_plays_throughout_and_comes_back_w
                 assert entry.sha256 == await storage.tiers[tier].sha256(entry.key), entry.key
     print(ran.stdout)
 
-    await asyncio.sleep(1)  # the playback above was recorded as an access (flushed every 0.2 s)
+    async def watch_recorded() -> bool:  # the gateway writes accesses down every 0.2 s here
+        async with opened(data_dir) as storage:
+            return (await storage.catalogue.last_access(video) or 0.0) >= watched_at
+
+    await eventually(watch_recorded, timeout=15, interval=0.2)
     ran = tier_run(site.env, datetime.now(UTC) + timedelta(days=1))
     assert ran.returncode == 0, ran.stderr
     assert f"cold → hot, {len(everything)} objects" in ran.stdout, ran.stdout
