@@ -65,8 +65,9 @@ def witness(tmp_path_factory: pytest.TempPathFactory) -> Witness:
     found = Witness(rung / "seg_00000.ts")
     found.arm()
     found.path.read_bytes()
-    if found.untouched():
-        pytest.skip("this filesystem does not record access times; the witness cannot see a read")
+    # On a noatime filesystem the witness sees nothing (and its checks pass trivially); the refusals and
+    # their reasons are still checked, and ffmpeg never reaching a demuxer that opens files is their cause.
+    assert not found.untouched() or os.environ.get("VODKIT_TEST_NOATIME") == "1", "access times are not recorded"
     return found
 
 
