@@ -17,7 +17,7 @@ from pydantic.alias_generators import to_camel
 
 from vodkit_shared.headers import plain_digits
 from vodkit_shared.service import ApiError, bearer_token
-from vodkit_shared.tokens import TokenError, Tokens, UploadGrant
+from vodkit_shared.tokens import TokenError, UploadGrant
 from vodkit_upload.errors import (
     BadChunk,
     ChecksumMismatch,
@@ -28,15 +28,12 @@ from vodkit_upload.errors import (
     UploadRefused,
     WrongVideo,
 )
-from vodkit_upload.intake import ChunkForm, ChunkIntake
-from vodkit_upload.sessions import UploadSession, UploadSessions
+from vodkit_upload.intake import ChunkForm
+from vodkit_upload.keys import INTAKE, SESSIONS, SETTINGS, TOKENS
+from vodkit_upload.sessions import UploadSession
 from vodkit_upload.settings import UploadSettings
 from vodkit_upload.spool import SpooledBody, spooled
 
-INTAKE = web.AppKey("intake", ChunkIntake)
-SESSIONS = web.AppKey("sessions", UploadSessions)
-TOKENS = web.AppKey("tokens", Tokens)
-SETTINGS = web.AppKey("upload_settings", UploadSettings)
 _FIELD_LIMIT = 256
 _READ = 256 * 1024
 # The chunk API's words for the upload rules; tus.py has its own (a checksum mismatch is tus's 460).

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from vodkit_shared.bus import MessageBus
 from vodkit_shared.events import ChunkReceived, Envelope, VideoFailed, stable_event_id
-from vodkit_shared.lifecycle import EndedVideos
+from vodkit_shared.lifecycle import EndedVideos, Ending
 from vodkit_shared.storage import ObjectStorage
 from vodkit_shared.tokens import UploadGrant
+from vodkit_upload.assembler import source_key
 from vodkit_upload.errors import (
     BadChunk,
     ChecksumMismatch,
@@ -130,6 +131,17 @@ class ChunkIntake:
         failed = VideoFailed(stage="upload", reason="the upload was terminated by the client")
         event_id = stable_event_id(VideoFailed.TYPE, grant.video_id, "tus-terminated")
         await self._bus.publish(Envelope.wrap(failed, video_id=grant.video_id, event_id=event_id))
+
+    # ---- the end of a video --------------------------------------------------------------------
+
+    async def close(self, video_id: str, ending: Ending) -> None:
+        """The video ended: its upload takes nothing more, and its chunks (and, if deleted, its original) go.
+
+        The end is already recorded (`subscribe_to_endings` does that first), so no chunk gets in after."""
+        await self._storage.delete_prefix(chunks_prefix(video_id))
+        await self._sessions.delete(video_id)
+        if ending == "deleted":
+            await self._storage.delete(source_key(video_id))  # an assembly racing the delete may have written it
 
     # ---- both ----------------------------------------------------------------------------------
 

@@ -15,8 +15,9 @@ from aiohttp import web
 from vodkit_shared.headers import base64_value, byte_count
 from vodkit_shared.service import ApiError
 from vodkit_upload.errors import ChecksumMismatch, UploadRefused
-from vodkit_upload.http import INTAKE, REFUSALS, SETTINGS, grant_for_video, refused
+from vodkit_upload.http import REFUSALS, grant_for_video, refused
 from vodkit_upload.intake import Checksum
+from vodkit_upload.keys import INTAKE, SETTINGS
 from vodkit_upload.sessions import UploadSession
 from vodkit_upload.spool import ALGORITHMS, spooled
 
