@@ -91,16 +91,17 @@ class RabbitBus(MessageBus):
     async def _deliver(
         self, channel: AbstractChannel, sub: Subscription, queue: str, message: AbstractIncomingMessage
     ) -> None:
-        attempt = int(str((message.headers or {}).get("x-attempt", 1)))
+        """One delivery, settled whatever it carries: what cannot be read is dead-lettered with why and whence."""
         try:
-            envelope = Envelope.from_json(message.body)
-        except ValidationError as error:
+            envelope, attempt = _read(message)
+        except Unreadable as error:
+            log.warning("unreadable delivery dead-lettered", extra={"queue": queue, "error": str(error)})
             await self._send(
                 channel,
                 self._dead_letter_queue(sub.service),
                 message.body,
                 None,
-                {"x-error": f"not an envelope: {error}"[:1000]},
+                {"x-error": str(error), "x-queue": queue},
             )
             await message.ack()
             return
@@ -137,7 +138,12 @@ class RabbitBus(MessageBus):
         queue = await channel.declare_queue(self._dead_letter_queue(service), durable=True, arguments=self._queue_args)
         taken: list[Envelope] = []
         while (message := await queue.get(fail=False, no_ack=True)) is not None:
-            taken.append(Envelope.from_json(message.body))
+            try:
+                taken.append(Envelope.from_json(message.body))
+            except ValidationError:  # a body that never was an envelope: its reason was logged when it came
+                log.warning(
+                    "dead letter that is not an envelope taken", extra={"error": message.headers.get("x-error")}
+                )
         return taken
 
     async def close(self) -> None:
@@ -161,3 +167,24 @@ def _message(
         headers=headers or {},
         expiration=expiration,
     )
+
+
+class Unreadable(Exception):
+    """A delivery whose body or headers cannot be read; the message says which and why."""
+
+
+def _read(message: AbstractIncomingMessage) -> tuple[Envelope, int]:
+    """The delivery's envelope and attempt number; Unreadable for anything else (the one place that parses them)."""
+    attempt = _attempt((message.headers or {}).get("x-attempt", 1))
+    try:
+        return Envelope.from_json(message.body), attempt
+    except ValidationError as error:
+        raise Unreadable(f"not an envelope: {error}"[:1000]) from None
+
+
+def _attempt(raw: object) -> int:
+    """`x-attempt` as this adapter writes it: a whole number from 1. A header anyone else set may be anything."""
+    text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+    if isinstance(raw, bool) or not text.isascii() or not text.isdigit() or int(text) < 1:
+        raise Unreadable(f"x-attempt header is not a delivery count: {text[:40]!r}")
+    return int(text)
