@@ -42,21 +42,11 @@ class ChunkReceived(Event):
     key: str = Field(description="Storage key the chunk was written to.")
 
 
-class ProbeSummary(_Wire):
-    container: str = Field(description="ffprobe's format name, e.g. 'mov,mp4,m4a,3gp,3g2,mj2'.")
-    duration_seconds: float | None = Field(description="Duration, if the container states one.")
-    width: int | None = Field(description="Frame width of the first video stream.")
-    height: int | None = Field(description="Frame height of the first video stream.")
-    video_codec: str | None = Field(description="Codec of the first video stream.")
-    audio_codec: str | None = Field(description="Codec of the first audio stream.")
-
-
 class VideoAssembled(Event):
     TYPE: ClassVar[str] = "video.assembled"
     source_key: str = Field(description="Storage key of the assembled original.")
     size: int = Field(description="Bytes in the original.")
     sha256: str | None = Field(None, description="Hex SHA-256 of the original.")
-    probe: ProbeSummary | None = Field(None, description="What ffprobe saw; None if it could not read the file.")
 
 
 class TranscodeProgress(Event):

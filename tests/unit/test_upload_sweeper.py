@@ -15,7 +15,6 @@ from vodkit_shared.lifecycle import EndedVideos
 from vodkit_shared.metadata import open_metadata
 from vodkit_shared.storage import open_storage
 from vodkit_shared.tokens import UploadGrant
-from vodkit_upload.assembler import summarize
 from vodkit_upload.intake import ChunkForm, ChunkIntake
 from vodkit_upload.sessions import UploadSessions
 from vodkit_upload.spool import SpooledBody
@@ -65,17 +64,3 @@ async def test_an_abandoned_upload_leaves_nothing_behind(tmp_path: Path) -> None
     finally:
         await bus.close()
         await store.close()
-
-
-def test_the_probe_summary_names_container_size_and_codecs() -> None:
-    info = {
-        "format": {"format_name": "mov,mp4", "duration": "8.0"},
-        "streams": [
-            {"codec_type": "video", "codec_name": "h264", "width": 1280, "height": 720},
-            {"codec_type": "audio", "codec_name": "aac"},
-        ],
-    }
-    summary = summarize(info)
-    assert (summary.container, summary.duration_seconds, summary.width, summary.height) == ("mov,mp4", 8.0, 1280, 720)
-    assert (summary.video_codec, summary.audio_codec) == ("h264", "aac")
-    assert summarize({"format": {"format_name": "png_pipe", "duration": "N/A"}, "streams": []}).width is None

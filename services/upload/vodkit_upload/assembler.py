@@ -5,19 +5,20 @@ checked against what the client declared (size, and SHA-256 if it gave one): a m
 video with the reason. Safe to run more than once for a video (two last chunks arriving together,
 a redelivery): the original is rewritten with the same bytes and `video.assembled` carries a stable
 id. Chunks are deleted only after the event is published.
+
+The assembler never opens the media: the transcoder probes the original (confined, with the full
+stream information its ladder needs) and fails a video it refuses with the reason. So this service
+parses no untrusted media at all, and its image carries no ffmpeg.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from vodkit_shared.bus import MessageBus, PermanentError
-from vodkit_shared.events import ChunkReceived, Envelope, ProbeSummary, VideoAssembled, stable_event_id
+from vodkit_shared.events import ChunkReceived, Envelope, VideoAssembled, stable_event_id
 from vodkit_shared.lifecycle import EndedVideos
-from vodkit_shared.media_input import MediaInput
 from vodkit_shared.storage import ObjectStorage
-from vodkit_shared.tools import ToolFailed, probe
 from vodkit_upload.sessions import UploadSession, UploadSessions, chunk_key, chunks_prefix
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class Assembler:
             return
         sha256 = await self._storage.sha256(key)
         await self._check(session, size, sha256)
-        assembled = VideoAssembled(source_key=key, size=size, sha256=sha256, probe=await self._probe(key))
+        assembled = VideoAssembled(source_key=key, size=size, sha256=sha256)
         await self._bus.publish(envelope.follow(assembled, stable_event_id(VideoAssembled.TYPE, session.video_id)))
         await self._sessions.mark_assembled(session.video_id)
         await self._storage.delete_prefix(chunks_prefix(session.video_id))
@@ -62,27 +63,3 @@ class Assembler:
         if problem:
             await self._storage.delete(source_key(session.video_id))  # the chunks stay until the sweeper
             raise PermanentError(problem)
-
-    async def _probe(self, key: str) -> ProbeSummary | None:
-        location = await self._storage.readable_location(key)
-        try:  # confined: the upload's content cannot make ffprobe open anything else
-            info = await probe(MediaInput.untrusted(location))
-        except ToolFailed:
-            return None  # not a video vodkit accepts: the transcoder says so, with its reason
-        return summarize(info)
-
-
-def summarize(info: dict[str, Any]) -> ProbeSummary:
-    streams = info.get("streams", [])
-    video: dict[str, Any] = next((s for s in streams if s.get("codec_type") == "video"), {})
-    audio: dict[str, Any] = next((s for s in streams if s.get("codec_type") == "audio"), {})
-    fmt = info.get("format", {})
-    duration = fmt.get("duration")
-    return ProbeSummary(
-        container=str(fmt.get("format_name", "")),
-        duration_seconds=float(duration) if duration not in (None, "N/A") else None,
-        width=video.get("width"),
-        height=video.get("height"),
-        video_codec=video.get("codec_name"),
-        audio_codec=audio.get("codec_name"),
-    )
