@@ -129,6 +129,17 @@ async def test_a_user_token_is_limited_per_user_whatever_the_address(start_gatew
     assert (await call("GET", f"{base}/api/videos/public", headers=home))[0] == 429
 
 
+async def test_an_upload_token_is_limited_as_its_user(start_gateway: StartGateway) -> None:
+    base = await start_gateway(rate_limit_upload=2, rate_limit_window_s=60, trusted_proxy_hops=1)
+    status, grant, _ = await call("POST", f"{base}/api/videos", user("alice"), json={"filename": "a.mp4", "size": 9})
+    assert status == 201
+    statuses = []
+    for address in ("203.0.113.7", "198.51.100.9", "192.0.2.1"):  # alice's upload, from three addresses
+        headers = {"X-Forwarded-For": address, "Content-Type": "multipart/form-data; boundary=b"}
+        statuses.append((await call("POST", f"{base}/api/videos/upload", grant["uploadToken"], headers))[0])
+    assert statuses == [503, 503, 429]  # no upload service behind this gateway: refused for that, then limited
+
+
 async def test_status_polls_have_their_own_budget_and_writes_keep_the_seeds(start_gateway: StartGateway) -> None:
     base = await start_gateway(rate_limit_api=2, rate_limit_read=30, rate_limit_window_s=60)
     alice = user("alice")

@@ -1,5 +1,6 @@
 """Stopping is prompt: every process exits within 10 s of SIGTERM, with a live stream open and
-requests in flight (a chunk whose body stops half-way, a client that never finishes its headers).
+requests in flight (a chunk whose body stops half-way, a client that never finishes its headers),
+and for `vodkit up` a transcode running too.
 
 The one timed assertion of the suite, because the bound is the requirement: Kubernetes kills a
 pod that outlives its grace period, and an operator waits on `vodkit up` after Ctrl-C.
@@ -13,6 +14,7 @@ import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -20,6 +22,7 @@ import pytest
 
 from tests.e2e.conftest import Deployment, _distributed, _embedded
 from tests.e2e.pipeline import Client
+from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
 EXIT_BOUND_S = 10.0
@@ -48,15 +51,26 @@ async def live_stream(base: str, token: str) -> AsyncIterator[aiohttp.ClientResp
 
 
 @asynccontextmanager
-async def stalled(port: int, request_head: str) -> AsyncIterator[None]:
+async def stalled(port: int, request_head: str) -> AsyncIterator[asyncio.StreamReader]:
     """A connection that sent `request_head` and then nothing more, held open until the block ends."""
-    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(request_head.encode())
     await writer.drain()
     try:
-        yield
+        yield reader
     finally:
         writer.close()
+
+
+async def answered(reader: asyncio.StreamReader) -> bytes:
+    """The status line the server ended a stalled request with (b"" if it only dropped the connection)."""
+    return await asyncio.wait_for(reader.readline(), EXIT_BOUND_S)
+
+
+async def handling_begun() -> None:
+    """Give the servers a moment to read what the stalled clients sent: a connection whose request was
+    never read is idle, and closed at once; `answered` checks that the chunk was really in flight."""
+    await asyncio.sleep(1)
 
 
 def half_a_chunk(upload_token: str) -> str:
@@ -94,19 +108,28 @@ async def stream_ended(response: aiohttp.ClientResponse) -> bool:
     return True
 
 
-async def test_vodkit_up_stops_within_ten_seconds_with_a_stream_open(embedded_to_stop: Deployment) -> None:
+async def processing(client: Client, video_id: str) -> bool:
+    reply = await client.call("GET", f"/api/videos/{video_id}/status", client.user_token)
+    return bool(reply.body["status"] == "processing")
+
+
+async def test_vodkit_up_stops_within_ten_seconds_with_a_stream_open(embedded_to_stop: Deployment, clip: Path) -> None:
     deployment = embedded_to_stop
     alice = Client(deployment.base_url, deployment.token("alice"))
+    transcoding = await alice.upload(clip)
+    await eventually(lambda: processing(alice, transcoding), timeout=60, interval=0.2)
     created = await alice.create("a.mp4", 1_000_000)
     port = urlsplit(deployment.base_url).port
     assert port is not None
     async with (
         live_stream(deployment.base_url, alice.user_token) as live,
-        stalled(port, half_a_chunk(created["uploadToken"])),
+        stalled(port, half_a_chunk(created["uploadToken"])) as chunk,
         stalled(port, HALF_A_HEADER),
     ):
+        await handling_begun()
         seconds = await stop(deployment.processes["up"])
         assert await stream_ended(live)
+        assert (await answered(chunk)).startswith(b"HTTP/1.1 503")  # ended in the grace period, and said so
     print(f"vodkit up exited {seconds:.1f} s after SIGTERM")
     assert deployment.processes["up"].returncode == 0
 
@@ -117,14 +140,18 @@ async def test_every_service_stops_within_ten_seconds(distributed_to_stop: Deplo
     created = await alice.create("a.mp4", 1_000_000)
     async with AsyncExitStack() as held:
         live = await held.enter_async_context(live_stream(deployment.base_url, alice.user_token))
-        for name in ("gateway", "upload"):  # through the gateway, and straight to the upload service
-            await held.enter_async_context(stalled(deployment.ports[name], half_a_chunk(created["uploadToken"])))
+        chunks = {  # through the gateway, and straight to the upload service
+            name: await held.enter_async_context(stalled(deployment.ports[name], half_a_chunk(created["uploadToken"])))
+            for name in ("gateway", "upload")
+        }
         for port in deployment.ports.values():
             await held.enter_async_context(stalled(port, HALF_A_HEADER))
+        await handling_begun()
         exits: dict[str, float] = {}
         for name in sorted(deployment.processes, key=lambda name: name != "gateway"):  # the gateway first
             exits[name] = await stop(deployment.processes[name])
             if name == "gateway":
                 assert await stream_ended(live)
+                assert (await answered(chunks["gateway"])).startswith(b"HTTP/1.1 503")
     print("seconds from SIGTERM to exit: " + ", ".join(f"{name} {s:.1f}" for name, s in exits.items()))
     assert {name: p.returncode for name, p in deployment.processes.items()} == dict.fromkeys(exits, 0)
