@@ -11,7 +11,8 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from vodkit_gateway.api import unless_unchanged
-from vodkit_gateway.ratelimit import RateLimiter, budgets, rate_classes
+from vodkit_gateway.app import create_app
+from vodkit_gateway.ratelimit import RateLimiter, budgets, rate_classes, route_class
 from vodkit_gateway.routes import OPERATIONS
 from vodkit_gateway.settings import GatewaySettings
 from vodkit_shared.metadata import open_metadata
@@ -90,3 +91,25 @@ def test_a_changed_status_is_sent_again_with_a_new_etag() -> None:
     changed = answer(41, first.headers["ETag"])
     assert changed.status == 200
     assert changed.headers["ETag"] != first.headers["ETag"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "expected"),
+    [
+        ("GET", "/api/videos/0b6c1f3e-5d8a-4c2e-9f1a-2b3c4d5e6f70/status", "read"),
+        ("HEAD", "/api/videos/0b6c1f3e-5d8a-4c2e-9f1a-2b3c4d5e6f70/status", "read"),  # a GET's HEAD, as its GET
+        ("HEAD", "/api/uploads/0b6c1f3e-5d8a-4c2e-9f1a-2b3c4d5e6f70", "upload"),  # tus's own HEAD
+        ("DELETE", "/api/videos/0b6c1f3e-5d8a-4c2e-9f1a-2b3c4d5e6f70", "api"),
+        ("GET", "/api/no-such-thing", "api"),  # no operation: the strict budget
+        ("PUT", "/api/videos", "api"),
+        ("GET", "/healthz", None),
+        ("GET", "/favicon.ico", None),
+    ],
+)
+async def test_a_request_draws_on_its_operations_class(method: str, path: str, expected: str | None) -> None:
+    app = create_app(GatewaySettings(auth_secret="s"))  # type: ignore[call-arg]
+    request = make_mocked_request(method, path, app=app)
+    match = await app.router.resolve(request)  # what routing does before the middlewares run
+    match.add_app(app)
+    request._match_info = match
+    assert route_class(request) == expected
