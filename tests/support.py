@@ -92,3 +92,56 @@ def make_clip(
     ]
     subprocess.run(argv, check=True)
     return path
+
+
+class TcpLink:
+    """A loopback TCP relay to a server (RabbitMQ), which a test can cut and restore: an outage the
+    clients see exactly as a broker that went away (connections reset, new ones refused), while the
+    real broker, shared by every other test, stays up."""
+
+    def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
+        self._target = (target_host, target_port)
+        self._server: asyncio.Server | None = None
+        self._open: set[asyncio.StreamWriter] = set()
+        self.port = 0
+
+    async def start(self, port: int = 0) -> TcpLink:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", port)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        return self
+
+    async def cut(self) -> None:
+        """Reset every relayed connection and refuse new ones until `restore`."""
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+        for writer in list(self._open):
+            writer.transport.abort()
+        self._open.clear()
+
+    async def restore(self) -> None:
+        await self.start(self.port)
+
+    async def close(self) -> None:
+        if self._server is not None and self._server.is_serving():
+            await self.cut()
+
+    async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        try:
+            server_reader, server_writer = await asyncio.open_connection(*self._target)
+        except OSError:
+            client_writer.transport.abort()
+            return
+        self._open |= {client_writer, server_writer}
+        await asyncio.gather(
+            self._pipe(client_reader, server_writer), self._pipe(server_reader, client_writer), return_exceptions=True
+        )
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            self._open.discard(writer)
+            writer.transport.abort()

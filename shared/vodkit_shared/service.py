@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-from vodkit_shared.bus import MessageBus, RetryPolicy, open_bus
+from vodkit_shared.bus import BusUnavailable, MessageBus, RetryPolicy, open_bus
 from vodkit_shared.metadata import MetadataStore, open_metadata
 from vodkit_shared.settings import CommonSettings
 from vodkit_shared.storage import ObjectStorage
@@ -80,6 +80,10 @@ async def json_errors(
         response = await handler(request)
     except ApiError as error:
         response = web.json_response(error_body(error.code, error.message), status=error.status, headers=error.headers)
+    except BusUnavailable:  # what was stored stays; the same request again, once the broker is back, finishes it
+        log.warning("answered 503: the message bus is unavailable", extra={"service": service, "path": request.path})
+        message = "the message bus is unavailable: try again shortly"
+        response = web.json_response(error_body("bus_unavailable", message), status=503, headers={"Retry-After": "5"})
     except web.HTTPException as error:
         if error.status < 400:
             raise
@@ -179,6 +183,7 @@ def _bus_ctx(settings: CommonSettings) -> Callable[[web.Application], AsyncItera
         policy = RetryPolicy(settings.retry_attempts, settings.retry_base_delay_s)
         bus = await open_bus(settings.bus_url, settings.bus_exchange, policy)
         app[BUS] = bus
+        app[READINESS].append(bus.ping)
         yield
         await bus.close()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vodkit_shared.bus import Subscription
+from vodkit_shared.bus import BusUnavailable, Subscription
 from vodkit_shared.bus.memory import MemoryBus
 from vodkit_shared.events import ChunkReceived, Envelope
 from vodkit_shared.lifecycle import EndedVideos
@@ -129,3 +129,39 @@ async def test_termination_after_assembly_is_refused(rig: Intake) -> None:
     with pytest.raises(UploadClosed, match="delete the video"):
         await rig.intake.terminate(grant)
     assert await rig.ended.ending(VIDEO) is None
+
+
+class DownBus(MemoryBus):
+    """A broker that cannot be reached."""
+
+    async def publish(self, envelope: Envelope) -> None:
+        raise BusUnavailable("the broker cannot be reached")
+
+
+async def test_a_body_the_broker_cannot_hear_of_is_not_kept(tmp_path: Path) -> None:
+    """Stored, recorded, then the announcement fails: take it back out, so that nothing is half-stored."""
+    storage = await open_storage(f"file://{tmp_path / 'objects'}")
+    store = await open_metadata(f"sqlite:///{tmp_path / 'meta.db'}")
+    sessions = UploadSessions(store.collection("upload_sessions"))
+    intake = ChunkIntake(storage, sessions, DownBus("down"), EndedVideos(store.collection("upload_ended")))
+    try:
+        chunk = tmp_path / "chunk"
+        chunk.write_bytes(b"data")
+        body = SpooledBody(chunk, 4, {"sha256": hashlib.sha256(b"data").digest()})
+        with pytest.raises(BusUnavailable):
+            await intake.take(_grant(8), ChunkForm(VIDEO, 0, 2), body)
+        session = await sessions.get(VIDEO)
+        assert session is not None
+        assert session.uploaded == []
+        assert await storage.keys(f"uploads/{VIDEO}/") == []
+
+        other = "0f0f0f0f-0000-4000-8000-000000000002"
+        grant = UploadGrant(other, "alice", 0, size=4)
+        tus_session = await intake.open_tus(grant)
+        async with spooled(_bytes(b"data"), intake.room(tus_session, 0), "too large") as part:
+            with pytest.raises(BusUnavailable):
+                await intake.append(grant, 0, part, None)
+        assert (await intake.tus_session(other)).offset == 0
+        assert await storage.keys(f"uploads/{other}/") == []
+    finally:
+        await store.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from vodkit_shared.bus import MessageBus
+from vodkit_shared.bus import BusUnavailable, MessageBus
 from vodkit_shared.events import ChunkReceived, Envelope, VideoFailed, stable_event_id
 from vodkit_shared.lifecycle import EndedVideos, Ending
 from vodkit_shared.storage import ObjectStorage
@@ -76,8 +76,9 @@ class ChunkIntake:
             raise TooLarge(f"the chunks exceed the declared size of {grant.size} bytes")
         key = chunk_key(form.video_id, form.chunk_index)
         await self._storage.adopt_file(key, chunk.path)
-        session = await self._sessions.record_chunk(form.video_id, form.chunk_index, StoredChunk.of(chunk))
-        await self._announce(form.video_id, form.chunk_index, form.total_chunks, chunk.size, key)
+        stored = StoredChunk.of(chunk)
+        session = await self._sessions.record_chunk(form.video_id, form.chunk_index, stored)
+        await self._announce(form.video_id, form.chunk_index, form.total_chunks, stored, key)
         return session
 
     # ---- tus -----------------------------------------------------------------------------------
@@ -107,12 +108,13 @@ class ChunkIntake:
             return session
         key = part_key(grant.video_id, offset, uuid.uuid4().hex[:8])
         await self._storage.adopt_file(key, body.path)
-        recorded = await self._sessions.record_part(grant.video_id, offset, StoredChunk.of(body, key))
+        stored = StoredChunk.of(body, key)
+        recorded = await self._sessions.record_part(grant.video_id, offset, stored)
         if recorded is None:
             await self._storage.delete(key)  # another request appended at this offset first
             current = await self.tus_session(grant.video_id)
             raise OffsetConflict(f"Upload-Offset is {offset}, but another request moved the upload to {current.offset}")
-        await self._announce(grant.video_id, offset, 0, body.size, key)
+        await self._announce(grant.video_id, offset, 0, stored, key)
         return recorded
 
     def room(self, session: UploadSession, offset: int) -> int:
@@ -155,6 +157,13 @@ class ChunkIntake:
         if session.assembled or offset != session.offset:
             raise OffsetConflict(f"Upload-Offset is {offset}, but the upload is at {session.offset}")
 
-    async def _announce(self, video_id: str, index: int, total: int, size: int, key: str) -> None:
-        event = ChunkReceived(chunk_index=index, total_chunks=total, size=size, key=key)
-        await self._bus.publish(Envelope.wrap(event, video_id=video_id))
+    async def _announce(self, video_id: str, index: int, total: int, stored: StoredChunk, key: str) -> None:
+        """Say the body is in; if the broker cannot hear it, take the body back out, so that nothing is
+        half-stored: the client is told 503, and the same request again, later, does it all."""
+        event = ChunkReceived(chunk_index=index, total_chunks=total, size=stored.size, key=key)
+        try:
+            await self._bus.publish(Envelope.wrap(event, video_id=video_id))
+        except BusUnavailable:
+            if await self._sessions.forget(video_id, index, stored):
+                await self._storage.delete(key)
+            raise

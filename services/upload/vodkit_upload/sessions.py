@@ -150,6 +150,20 @@ class UploadSessions:
 
         return await self._change(video_id, add)
 
+    async def forget(self, video_id: str, index: int, chunk: StoredChunk) -> bool:
+        """Take chunk `index` (a tus part: its offset) out again, if it is still the one recorded; True if so."""
+        taken = False
+
+        def take_out(doc: Document) -> Document | None:
+            nonlocal taken
+            taken = not doc["assembled"] and doc["chunks"].get(str(index)) == chunk.model_dump()
+            if not taken:
+                return None
+            return {**doc, "chunks": {i: c for i, c in doc["chunks"].items() if i != str(index)}}
+
+        await self._c.update(video_id, take_out)
+        return taken
+
     async def mark_assembled(self, video_id: str) -> UploadSession:
         def mark(doc: Document) -> Document | None:
             return None if doc["assembled"] else {**doc, "assembled": True, "updated_at": self._clock()}

@@ -37,6 +37,12 @@ class PermanentError(Exception):
     """The event can never be handled (bad input): dead-letter it without retrying."""
 
 
+class BusUnavailable(Exception):
+    """The broker cannot take a message now (an outage, a reconnect): nothing was published; try later.
+
+    The HTTP edge answers 503 with Retry-After; work that could not announce its outcome keeps it."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 3
@@ -111,11 +117,16 @@ class MessageBus(ABC):
 
     @abstractmethod
     async def publish(self, envelope: Envelope) -> None:
-        """Deliver durably to every queue bound to `envelope.type`; returns once the broker has it."""
+        """Deliver durably to every queue bound to `envelope.type`; returns once the broker has it.
+
+        Raises BusUnavailable if the broker cannot be reached."""
 
     @abstractmethod
     async def subscribe(self, subscription: Subscription) -> None:
         """Start consuming `subscription.event_type` into the service's queue."""
+
+    async def ping(self) -> None:
+        """Raise BusUnavailable if the broker cannot be reached now (readiness)."""
 
     @abstractmethod
     async def dead_letters(self, service: str) -> list[Envelope]:

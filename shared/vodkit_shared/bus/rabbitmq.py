@@ -8,7 +8,11 @@ Topology, for exchange X and a service S consuming event type T:
   behind it; the delay is then longer than asked, never shorter.
 - `X.S.dead-letter`: durable queue of what S gave up on, with the reason in `x-error`.
 Messages are persistent and published with publisher confirms, so `publish` returns once the
-broker has them.
+broker has them; while the broker cannot be reached it raises `BusUnavailable` instead.
+
+The connection is robust (aio-pika reconnects every `RECONNECT_S` and restores channels and
+consumers). A lost connection is logged once as a warning and its return once as info; aio-pika's
+and aiormq's own tracebacks for the same event are kept below ERROR.
 """
 
 from __future__ import annotations
@@ -25,12 +29,17 @@ from aio_pika.abc import (
     AbstractIncomingMessage,
     AbstractRobustConnection,
 )
+from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from pydantic import ValidationError
 
-from vodkit_shared.bus.port import MessageBus, RetryPolicy, Subscription, Verdict, settle
+from vodkit_shared.bus.port import BusUnavailable, MessageBus, RetryPolicy, Subscription, Verdict, settle
 from vodkit_shared.events import Envelope
 
 log = logging.getLogger(__name__)
+RECONNECT_S = 5.0
+PUBLISH_TIMEOUT_S = 10.0
+for _noisy in ("aio_pika", "aiormq"):  # a broker restart is one warning of ours, not two dozen tracebacks
+    logging.getLogger(_noisy).setLevel(logging.CRITICAL)
 
 
 class RabbitBus(MessageBus):
@@ -51,9 +60,24 @@ class RabbitBus(MessageBus):
         self._channels: list[AbstractChannel] = []
 
     async def connect(self) -> None:
-        self._connection = await aio_pika.connect_robust(self._url)
+        self._connection = await aio_pika.connect_robust(self._url, reconnect_interval=RECONNECT_S)
+        self._connection.close_callbacks.add(self._on_lost)
+        self._connection.reconnect_callbacks.add(self._on_back)
         channel = await self._open_channel(prefetch=0)
         self._exchange = await channel.declare_exchange(self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+
+    def _on_lost(self, _: object, error: BaseException | None) -> None:
+        if error is not None and not isinstance(error, asyncio.CancelledError):
+            log.warning("broker connection lost; reconnecting", extra={"error": str(error) or type(error).__name__})
+
+    def _on_back(self, _: object) -> None:
+        log.info("broker connection back")
+
+    async def ping(self) -> None:
+        connection = self._connection
+        transport = connection.transport if connection is not None else None
+        if connection is None or connection.is_closed or transport is None or transport.connection.is_closed:
+            raise BusUnavailable("the broker cannot be reached")
 
     async def _open_channel(self, prefetch: int) -> AbstractChannel:
         assert self._connection is not None, "connect() first"
@@ -65,7 +89,11 @@ class RabbitBus(MessageBus):
 
     async def publish(self, envelope: Envelope) -> None:
         assert self._exchange is not None, "connect() first"
-        await self._exchange.publish(_message(envelope.to_json(), envelope), routing_key=envelope.type)
+        message = _message(envelope.to_json(), envelope)
+        try:
+            await asyncio.wait_for(self._exchange.publish(message, routing_key=envelope.type), PUBLISH_TIMEOUT_S)
+        except (*CONNECTION_EXCEPTIONS, TimeoutError) as error:
+            raise BusUnavailable(f"the broker did not take {envelope.type}: {error or type(error).__name__}") from error
 
     async def subscribe(self, subscription: Subscription) -> None:
         channel = await self._open_channel(prefetch=subscription.concurrency)
