@@ -11,6 +11,7 @@ import pytest
 
 from tests.support import eventually
 from vodkit_packager.hls import Variant
+from vodkit_packager.packages import Packages
 from vodkit_packager.settings import PackagerSettings
 from vodkit_packager.worker import Packager
 from vodkit_shared.bus import Subscription
@@ -56,7 +57,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 
     await bus.subscribe(Subscription("probe", PackageDone.TYPE, on_done))
     ended = EndedVideos(store.collection("packager_ended"))
-    packager = FakePackager(storage, bus, store.collection("packages"), ended, PackagerSettings())
+    packager = FakePackager(storage, bus, Packages(store.collection("packages")), ended, PackagerSettings())
     try:
         yield Rig(packager, storage, ended, done)
     finally:

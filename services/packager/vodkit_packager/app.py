@@ -1,4 +1,11 @@
-"""Wiring of the packager: consumers of `rendition.ready` and of videos' endings (`video.deleted`, `video.failed`)."""
+"""Wiring of the packager: one cleanup context per part it runs.
+
+| part | what |
+|---|---|
+| `_domain` | the packages, the record of ended videos and the `Packager` both consumers call |
+| `_renditions` | consumer of `rendition.ready`: `Packager.on_rendition_ready` |
+| `_endings` | consumer of `video.deleted` / `video.failed`: `Packager.on_video_ended` |
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from vodkit_packager.keys import ENDED, PACKAGER, PACKAGES, SETTINGS
+from vodkit_packager.packages import Packages
 from vodkit_packager.settings import PackagerSettings
 from vodkit_packager.worker import Packager
 from vodkit_shared.bus import Subscription
@@ -19,18 +28,27 @@ NAME = "packager"
 
 def create_app(settings: PackagerSettings) -> web.Application:
     app = service_app(NAME)
+    app[SETTINGS] = settings
     with_resources(app, settings)
-
-    async def wire(app: web.Application) -> AsyncIterator[None]:
-        ended = EndedVideos(app[METADATA].collection("packager_ended"))
-        packager = Packager(app[STORAGE], app[BUS], app[METADATA].collection("packages"), ended, settings)
-        await app[BUS].subscribe(
-            Subscription(
-                NAME, RenditionReady.TYPE, packager.on_rendition_ready, on_give_up=report_failure(app[BUS], NAME)
-            )
-        )
-        await subscribe_to_endings(app[BUS], NAME, ended, packager.on_video_ended)
-        yield
-
-    app.cleanup_ctx.append(wire)
+    app.cleanup_ctx.extend([_domain, _renditions, _endings])
     return app
+
+
+async def _domain(app: web.Application) -> AsyncIterator[None]:
+    app[PACKAGES] = Packages(app[METADATA].collection("packages"))
+    app[ENDED] = EndedVideos(app[METADATA].collection("packager_ended"))
+    app[PACKAGER] = Packager(app[STORAGE], app[BUS], app[PACKAGES], app[ENDED], app[SETTINGS])
+    yield
+
+
+async def _renditions(app: web.Application) -> AsyncIterator[None]:
+    bus = app[BUS]
+    await bus.subscribe(
+        Subscription(NAME, RenditionReady.TYPE, app[PACKAGER].on_rendition_ready, on_give_up=report_failure(bus, NAME))
+    )
+    yield
+
+
+async def _endings(app: web.Application) -> AsyncIterator[None]:
+    await subscribe_to_endings(app[BUS], NAME, app[ENDED], app[PACKAGER].on_video_ended)
+    yield

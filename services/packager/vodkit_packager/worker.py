@@ -1,6 +1,6 @@
 """Handling `rendition.ready`: package the rung; when the ladder is whole, write the master.
 
-The packages collection records each packaged rung with a compare-and-set, so concurrent
+`Packages` (packages.py) records each packaged rung with a compare-and-set, so concurrent
 packagers agree on when the ladder is complete; the master and `package.done` (stable id)
 may be written twice, identically, never half.
 
@@ -11,7 +11,6 @@ A video that ended (deleted, or failed before it was packaged) gets nothing more
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shutil
 import tempfile
@@ -26,11 +25,11 @@ from vodkit_packager.hls import (
     master_playlist,
     segment,
 )
+from vodkit_packager.packages import Packages
 from vodkit_packager.settings import PackagerSettings
 from vodkit_shared.bus import MessageBus, PermanentError
 from vodkit_shared.events import Envelope, PackageDone, RenditionReady, stable_event_id
 from vodkit_shared.lifecycle import EndedVideos, Ending
-from vodkit_shared.metadata import Collection, Document, DuplicateKey
 from vodkit_shared.rungs import is_rung_name
 from vodkit_shared.storage import ObjectStorage
 
@@ -47,7 +46,7 @@ class Packager:
         self,
         storage: ObjectStorage,
         bus: MessageBus,
-        packages: Collection,
+        packages: Packages,
         ended: EndedVideos,
         settings: PackagerSettings,
     ) -> None:
@@ -66,20 +65,19 @@ class Packager:
         if await self._ended.ended(video_id):
             log.info("rendition of an ended video dropped", extra={"videoId": video_id, "rung": ready.rung})
             return
-        doc = await self._packages.get(video_id)
-        if doc is None or ready.rung not in doc["variants"]:
+        package = await self._packages.get(video_id)
+        if package is None or ready.rung not in package.variants:
             variant = await self._package(video_id, ready)
-            doc = await self._record(video_id, ready, variant)
-        variants = [Variant.model_validate(v) for v in doc["variants"].values()]
-        if set(ready.ladder) <= set(doc["variants"]):
-            await self._publish_master(envelope, ready, variants)
+            package = await self._packages.record_variant(video_id, ready.ladder, variant)
+        if package.has_every(ready.ladder):
+            await self._publish_master(envelope, ready, list(package.variants.values()))
         if await self._ended.ended(video_id):  # it ended while we wrote: what we wrote goes too
             await self.discard(video_id)
 
     async def on_video_ended(self, video_id: str, ending: Ending) -> None:
         """Remove the video's HLS, unless it is a packaged video that failed later (it stays playable)."""
-        doc = await self._packages.get(video_id)
-        if ending == "deleted" or doc is None or not doc.get("done"):
+        package = await self._packages.get(video_id)
+        if ending == "deleted" or package is None or not package.done:
             await self.discard(video_id)
 
     async def discard(self, video_id: str) -> None:
@@ -103,17 +101,6 @@ class Packager:
         finally:
             await asyncio.to_thread(shutil.rmtree, work, True)
 
-    async def _record(self, video_id: str, ready: RenditionReady, variant: Variant) -> Document:
-        with contextlib.suppress(DuplicateKey):
-            await self._packages.insert(video_id, {"ladder": ready.ladder, "variants": {}})
-
-        def add(doc: Document) -> Document:
-            return {**doc, "variants": {**doc["variants"], ready.rung: variant.model_dump()}}
-
-        doc = await self._packages.update(video_id, add)
-        assert doc is not None
-        return doc
-
     async def _publish_master(self, envelope: Envelope, ready: RenditionReady, variants: list[Variant]) -> None:
         prefix = hls_prefix(envelope.video_id)
         master_key = prefix + "master.m3u8"
@@ -127,5 +114,5 @@ class Packager:
         if await self._ended.ended(envelope.video_id):
             return  # on_rendition_ready discards what was written
         await self._bus.publish(envelope.follow(done, stable_event_id(PackageDone.TYPE, envelope.video_id)))
-        await self._packages.update(envelope.video_id, lambda doc: {**doc, "done": True})
+        await self._packages.mark_done(envelope.video_id)
         log.info("package done", extra={"videoId": envelope.video_id, "renditions": done.renditions})
