@@ -1,4 +1,11 @@
-"""Wiring of cdn-purge: `package.done` and `video.deleted` in, purges out, through one HTTP client."""
+"""Wiring of cdn-purge: one cleanup context per part it runs.
+
+| part | what |
+|---|---|
+| `_http_client` | the one HTTP client every purge request goes through |
+| `_domain` | the cache nodes (none configured: nothing is purged) and the `Purger` |
+| `_purges` | consumer of `package.done` / `video.deleted`: `Purger.on_event` |
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
+from vodkit_cdn_purge.keys import HTTP_CLIENT, PURGER, SETTINGS
 from vodkit_cdn_purge.providers import HttpCacheNodes
 from vodkit_cdn_purge.purger import Purger
 from vodkit_cdn_purge.settings import CdnPurgeSettings
@@ -19,19 +27,27 @@ NAME = "cdn-purge"
 
 def create_app(settings: CdnPurgeSettings) -> web.Application:
     app = service_app(NAME)
+    app[SETTINGS] = settings
     with_resources(app, settings, storage=False, metadata=False)
-
-    async def wire(app: web.Application) -> AsyncIterator[None]:
-        async with aiohttp.ClientSession() as client:
-            provider = (
-                HttpCacheNodes(settings.cdn_nodes, client, settings.cdn_method, settings.cdn_timeout_s)
-                if settings.cdn_nodes
-                else None
-            )
-            purger = Purger(provider, app[BUS])
-            for event_type in (PackageDone.TYPE, VideoDeleted.TYPE):
-                await app[BUS].subscribe(Subscription(NAME, event_type, purger.on_event))
-            yield
-
-    app.cleanup_ctx.append(wire)
+    app.cleanup_ctx.extend([_http_client, _domain, _purges])
     return app
+
+
+async def _http_client(app: web.Application) -> AsyncIterator[None]:
+    async with aiohttp.ClientSession() as client:
+        app[HTTP_CLIENT] = client
+        yield
+
+
+async def _domain(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    nodes = settings.cdn_nodes
+    provider = HttpCacheNodes(nodes, app[HTTP_CLIENT], settings.cdn_method, settings.cdn_timeout_s) if nodes else None
+    app[PURGER] = Purger(provider, app[BUS])
+    yield
+
+
+async def _purges(app: web.Application) -> AsyncIterator[None]:
+    for event_type in (PackageDone.TYPE, VideoDeleted.TYPE):
+        await app[BUS].subscribe(Subscription(NAME, event_type, app[PURGER].on_event))
+    yield
