@@ -168,7 +168,7 @@ def retry_after(value: str | None) -> float:
             seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
         except (TypeError, ValueError):
             return 1.0
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S) if math.isfinite(seconds) else 1.0
 
 
 def _chunk_form(grant: Grant, index: int, total: int, checksum: str, data: bytes) -> aiohttp.FormData:

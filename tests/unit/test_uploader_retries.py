@@ -122,7 +122,10 @@ async def test_a_429_that_lasts_gives_up_after_three_attempts(serve: Serve, four
     assert fake.chunk_posts == [0, 0, 0]
 
 
-@pytest.mark.parametrize(("header", "seconds"), [("7", 7.0), ("0", 0.0), ("soon", 1.0), (None, 1.0), ("86400", 900.0)])
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("7", 7.0), ("0", 0.0), ("soon", 1.0), (None, 1.0), ("86400", 900.0), ("nan", 1.0), ("-5", 0.0)],
+)
 def test_retry_after_is_read_as_seconds_within_reason(header: str | None, seconds: float) -> None:
     assert uploader.retry_after(header) == seconds
 
