@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from vodkit_shared.metadata import open_metadata
+from vodkit_shared.metadata import Collection, open_metadata
 from vodkit_shared.storage import ObjectStorage, open_storage
 from vodkit_shared.tiers import TIERS, Catalogue, CatalogueEntry, Tier, TieredStorage
 from vodkit_tiering.mover import MoveFailed, Mover
@@ -25,6 +25,7 @@ class Rig:
     mover: Mover
     tiers: dict[Tier, ObjectStorage]
     storage: TieredStorage
+    objects: Collection  # the catalogue's collection, for states only a test makes
 
     async def entry(self) -> CatalogueEntry:
         found = await self.storage.catalogue.get(KEY)
@@ -42,7 +43,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     storage = TieredStorage(tiers, Catalogue(metadata))
     await storage.put_bytes(KEY, DATA)
     try:
-        yield Rig(Mover(tiers, storage.catalogue, Throttle(10**9)), tiers, storage)
+        yield Rig(Mover(tiers, storage.catalogue, Throttle(10**9)), tiers, storage, metadata.collection("objects"))
     finally:
         await storage.close()
         await metadata.close()
@@ -70,7 +71,7 @@ async def test_a_writer_that_replaces_the_object_mid_move_wins_and_nothing_is_lo
 
 async def test_a_copy_that_does_not_verify_is_dropped_and_the_object_stays(rig: Rig) -> None:
     entry = (await rig.entry()).model_copy(update={"sha256": "0" * 64})  # the source no longer matches
-    await rig.storage.catalogue.change(KEY, {}, sha256="0" * 64)
+    await rig.objects.update(KEY, lambda doc: {**doc, "sha256": "0" * 64})
     with pytest.raises(MoveFailed, match="SHA-256"):
         await rig.mover.move(entry, "cold")
     assert (await rig.entry()).tier == "hot"

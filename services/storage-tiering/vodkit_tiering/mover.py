@@ -1,12 +1,9 @@
 """One object from one tier to another: copy → verify (size, SHA-256) → switch the catalogue → delete the source.
 
-Killed between any two steps, the object is still read from exactly one place, the tier the
-catalogue names, and the next pass finishes the job:
-- before the switch, the catalogue names the source (the copy, whole or not, is not read) and
-  `moving_to` records the intent, so the move is done again;
-- after it, the catalogue names the destination and `stale_in` the source copy left to delete.
-A writer that replaces the object meanwhile resets its entry; the switch, a compare-and-set on
-the entry as the move found it, then fails and the move is dropped with its copy.
+This module moves the bytes (throttled, through a local file) and checks them; each change to the
+object's catalogue entry is a step of the tier-move protocol, and the steps, with the
+compare-and-set condition of each and what a move killed between them leaves, are in
+`vodkit_shared.tiers.catalogue`, the one home of the protocol.
 """
 
 from __future__ import annotations
@@ -50,22 +47,14 @@ class Mover:
         key, source = entry.key, entry.tier
         if entry.moving_to not in (None, destination):  # an older intent: its copy is not wanted
             await self._tiers[entry.moving_to].delete(key)
-        if not await self._catalogue.change(key, _as_found(entry), moving_to=destination):
+        if not await self._catalogue.intend_move(entry, destination):
             return None
         failpoint("tier.after_intent")
         sha256 = await self._copy(key, source, destination)
         failpoint("tier.after_copy")
         await self._verify(entry, destination, sha256)
         failpoint("tier.after_verify")
-        switched = await self._catalogue.change(
-            key,
-            {**_as_found(entry), "moving_to": destination},
-            tier=destination,
-            moving_to=None,
-            stale_in=source,
-            sha256=sha256,
-        )
-        if not switched:
+        if not await self._catalogue.switch(entry, destination, sha256):
             await self._tiers[destination].delete(key)
             return None
         failpoint("tier.after_switch")
@@ -76,7 +65,7 @@ class Mover:
         """Delete the copy a switched move left behind, then forget it was there."""
         await self._tiers[tier].delete(key)
         failpoint("tier.after_delete")
-        await self._catalogue.change(key, {"stale_in": tier}, stale_in=None)
+        await self._catalogue.stale_dropped(key, tier)
 
     async def _copy(self, key: str, source: Tier, destination: Tier) -> str:
         """Stream the source through a local file into the destination, at the throttled rate."""
@@ -110,12 +99,8 @@ class Mover:
             problems.append("the copy is missing")
         if problems:
             await store.delete(entry.key)
-            await self._catalogue.change(entry.key, {"moving_to": destination}, moving_to=None)
+            await self._catalogue.abandon_move(entry.key, destination)
             raise MoveFailed(f"{entry.key} → {destination}: {'; '.join(problems)}")
-
-
-def _as_found(entry: CatalogueEntry) -> dict[str, object]:
-    return {"tier": entry.tier, "size": entry.size, "created": entry.created}
 
 
 def _write_and_hash(out: BinaryIO, digest: hashlib._Hash, chunk: bytes) -> None:

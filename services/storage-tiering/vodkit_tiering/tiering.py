@@ -53,7 +53,9 @@ class Tiering:
         self._bus = bus
         self._slots = asyncio.Semaphore(concurrency)
 
-    async def run_pass(self, now: float) -> PassReport:
+    async def run_pass(self, now: float | None = None) -> PassReport:
+        """One pass, as if the clock said `now` (default: it says what it says)."""
+        now = time.time() if now is None else now
         started, report = time.monotonic(), PassReport()
         entries = await self._catalogue.entries()
         if self._orphans is not None:

@@ -65,8 +65,8 @@ class TieredStorage(ObjectStorage):
             return
         before = await self.catalogue.written(key, size, self._clock())
         if before is not None:  # copies of what this write replaced, elsewhere, are stale now
-            for tier in {before.tier, before.moving_to, before.stale_in} - {None, "hot"}:
-                await self.tiers[tier].delete(key)  # type: ignore[index]
+            for tier in before.copies - {"hot"}:
+                await self.tiers[tier].delete(key)
 
     # ---- reads: wherever the catalogue says ----------------------------------------------------
 
