@@ -5,9 +5,9 @@ Field names are camelCase on the wire (`videoId`), snake_case in Python.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 VIDEO_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
@@ -36,9 +36,17 @@ class RequestBody(Body):
     model_config = ConfigDict(strict=True)
 
 
+def _json_integer(value: object) -> object:
+    """JSON Schema's integer: `5` and `5.0` alike (strict mode alone refuses the second)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+JsonInteger = Annotated[int, BeforeValidator(_json_integer)]
+
+
 class CreateVideo(RequestBody):
     filename: str = Field(min_length=1, max_length=255, description="Name of the file to upload.")
-    size: int = Field(ge=1, description="Bytes in the file.", json_schema_extra={"maximum": MAX_UPLOAD})
+    size: JsonInteger = Field(ge=1, description="Bytes in the file.", json_schema_extra={"maximum": MAX_UPLOAD})
     sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$", description="Hex SHA-256 of the whole file.")
     visibility: Visibility = Field("private", description="Who may watch: the owner, anyone with the link, anyone.")
 
