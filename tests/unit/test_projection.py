@@ -83,3 +83,19 @@ def test_quality_is_kept_per_rung_whenever_it_arrives() -> None:
         video = fold(*order)
         assert video.status == "completed"
         assert video.quality["720p"].ssim == 0.981
+
+
+def test_late_progress_or_renditions_never_change_a_finished_video() -> None:
+    """A late transcode.progress for another ladder added a `processing` rung to a completed video."""
+    other_ladder = env(TranscodeProgress(percent=99, ladder=["1080p", *LADDER]))
+    late_ready = env(
+        RenditionReady(
+            rung="1080p", key="k", width=1920, height=1080, ladder=["1080p"], segment_seconds=6, duration_seconds=8
+        )
+    )
+    completed = fold(ASSEMBLED, DONE)
+    for late in (other_ladder, late_ready):
+        after = project(completed, late)
+        assert (after.status, after.qualities, after.progress) == ("completed", completed.qualities, 100)
+    failed = fold(ASSEMBLED, FAILED)
+    assert project(project(failed, other_ladder), late_ready).qualities == failed.qualities

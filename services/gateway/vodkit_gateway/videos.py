@@ -50,15 +50,16 @@ class VideoRecord(BaseModel):
 def project(video: VideoRecord, envelope: Envelope) -> VideoRecord:
     """The record after `envelope`; a pure function of both."""
     v = video.model_copy(deep=True)
+    final = v.status in ("completed", "failed")  # what is late for a finished video changes nothing of it
     if envelope.type == VideoAssembled.TYPE:
         _advance(v, "processing")
-    elif envelope.type == TranscodeProgress.TYPE:
+    elif envelope.type == TranscodeProgress.TYPE and not final:
         progress = envelope.payload(TranscodeProgress)
         _advance(v, "processing")
         for rung in progress.ladder:
             v.qualities.setdefault(rung, "processing")
         v.progress = max(v.progress, int(progress.percent * TRANSCODE_SHARE / 100))
-    elif envelope.type == RenditionReady.TYPE:
+    elif envelope.type == RenditionReady.TYPE and not final:
         ready = envelope.payload(RenditionReady)
         for rung in ready.ladder:
             v.qualities.setdefault(rung, "processing")
