@@ -26,10 +26,10 @@ from vodkit_shared.bus.memory import MemoryBus
 from vodkit_shared.media_input import MediaInput
 from vodkit_shared.storage import open_storage
 from vodkit_shared.tools import ToolFailed, probe
+from vodkit_transcoder.errors import UnsupportedMedia
 from vodkit_transcoder.hwaccel import Accel
 from vodkit_transcoder.jobs import TranscodeJob
 from vodkit_transcoder.settings import TranscoderSettings
-from vodkit_transcoder.source import UnsupportedMedia
 from vodkit_transcoder.worker import Transcoder
 
 pytestmark = pytest.mark.media

@@ -11,8 +11,9 @@ import pytest
 
 from tests.support import make_clip
 from vodkit_transcoder.encode import EncodeJob, encode
+from vodkit_transcoder.errors import UnsupportedMedia
 from vodkit_transcoder.ladder import plan_ladder, segment_seconds
-from vodkit_transcoder.source import SourceInfo, UnsupportedMedia, inspect
+from vodkit_transcoder.source import SourceInfo, inspect
 
 pytestmark = pytest.mark.media
 

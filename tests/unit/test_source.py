@@ -2,8 +2,9 @@ from typing import Any
 
 import pytest
 
+from vodkit_transcoder.errors import UnsupportedMedia
 from vodkit_transcoder.settings import TranscoderSettings
-from vodkit_transcoder.source import UnsupportedMedia, describe
+from vodkit_transcoder.source import describe
 
 pytestmark = pytest.mark.unit
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.support import eventually
-from vodkit_shared.bus import PermanentError, RetryPolicy
+from vodkit_shared.bus import BusUnavailable, RetryPolicy
 from vodkit_shared.metadata import MetadataStore, open_metadata
+from vodkit_transcoder.errors import UnsupportedMedia
 from vodkit_transcoder.jobs import JobQueue, TranscodeJob
 from vodkit_transcoder.runner import JobRunner
 
@@ -52,7 +53,7 @@ async def test_a_duplicate_event_enqueues_nothing(queue: JobQueue) -> None:
 async def test_a_job_is_claimed_by_one_worker_only(queue: JobQueue) -> None:
     job = await queue.claim("a")
     assert job is not None
-    assert (job.state, job.worker, job.attempts) == ("running", "a", 1)
+    assert (job.state, job.worker, job.attempts, job.crashes) == ("running", "a", 0, 0)  # claiming counts nothing
     assert await queue.claim("b") is None
 
 
@@ -63,7 +64,7 @@ async def test_a_dead_workers_job_is_taken_over_when_its_lease_expires(queue: Jo
     clock.now += 2
     taken = await queue.claim("b")
     assert taken is not None
-    assert (taken.worker, taken.attempts) == ("b", 2)
+    assert (taken.worker, taken.attempts, taken.crashes) == ("b", 0, 1)  # a crash, not a failed attempt
     assert not await queue.renew("v1", "a")  # the old worker learns it has lost the job
     await queue.finish("v1", "a")
     assert (await queue.get("v1")) == taken  # and cannot finish it
@@ -139,10 +140,18 @@ async def test_a_job_longer_than_its_lease_runs_once_among_several_workers(store
     assert (await queue.get("v1")).state == "done"  # type: ignore[union-attr]
 
 
+class KilledQueue(JobQueue):
+    """What a worker killed by SIGKILL (or for memory) does on its way out: nothing, not even give its job back."""
+
+    async def release(self, video_id: str, worker: str) -> None:
+        return
+
+
 async def test_when_a_worker_dies_another_finishes_its_job(store: MetadataStore) -> None:
     queue = JobQueue(store.collection("transcode_jobs"), lease_s=0.6, policy=POLICY)
+    dying = KilledQueue(store.collection("transcode_jobs"), lease_s=0.6, policy=POLICY)
     fake = FakeTranscode(seconds=1.0)
-    first, second = runner(queue, fake, 0.6), runner(queue, fake, 0.6)
+    first, second = runner(dying, fake, 0.6), runner(queue, fake, 0.6)
     first_task = asyncio.create_task(first.run())
     await queue.enqueue("v1", "originals/v1/source", "c1")
     await eventually(lambda: len(fake.started) == 1)
@@ -154,7 +163,9 @@ async def test_when_a_worker_dies_another_finishes_its_job(store: MetadataStore)
     await asyncio.gather(second_task, return_exceptions=True)
     assert fake.started == [first.worker, second.worker]
     assert fake.finished == [second.worker]
-    assert (await queue.get("v1")).attempts == 2  # type: ignore[union-attr]
+    job = await queue.get("v1")
+    assert job is not None
+    assert (job.attempts, job.crashes) == (0, 1)  # the dead worker's claim used no retry
 
 
 @pytest.mark.parametrize(
@@ -162,7 +173,7 @@ async def test_when_a_worker_dies_another_finishes_its_job(store: MetadataStore)
     [
         ([OSError("storage down")], 2, 0),
         ([OSError("x"), OSError("y"), OSError("z")], 3, 1),
-        ([PermanentError("not a video")], 1, 1),
+        ([UnsupportedMedia("not a video")], 1, 1),
     ],
 )
 async def test_failures_are_retried_with_backoff_then_reported_once(
@@ -235,3 +246,85 @@ async def test_a_finished_job_is_not_cancelled(queue: JobQueue) -> None:
     assert await queue.claim("a")
     await queue.finish("v1", "a")
     assert (await queue.cancel("v1")).state == "done"
+
+
+async def test_crashes_use_no_retry_and_a_job_that_kills_every_worker_fails(store: MetadataStore, clock: Clock) -> None:
+    """Three kills then one storage error failed the video; now crashes are counted apart, and capped."""
+    queue = JobQueue(store.collection("transcode_jobs"), lease_s=60, policy=POLICY, clock=clock, max_crashes=3)
+    await queue.enqueue("v1", "originals/v1/source", "c1")
+    for worker in ("a", "b"):
+        assert await queue.claim(worker)
+        clock.now += 61  # the worker is killed: its lease lapses
+    job = await queue.claim("c")
+    assert job is not None
+    assert (job.attempts, job.crashes) == (0, 2)
+    assert not await queue.fail("v1", "c", "storage hiccup", permanent=False)  # attempts left: 2 of 3
+    clock.now += 10
+    assert await queue.claim("d")
+    clock.now += 61  # killed a third time: that is the cap
+    assert await queue.claim("e") is None
+    job = await queue.get("v1")
+    assert job is not None
+    assert (job.state, job.crashes, job.announced) == ("failed", 3, False)
+    assert job.error is not None
+    assert "stopped 3 times" in job.error
+    assert [j.video_id for j in await queue.unannounced()] == ["v1"]
+
+
+async def test_a_clean_stop_hands_the_job_back_at_once_uncounted(store: MetadataStore) -> None:
+    queue = JobQueue(store.collection("transcode_jobs"), lease_s=60, policy=POLICY)
+    fake = FakeTranscode(seconds=60)
+    worker = runner(queue, fake, 60)
+    task = asyncio.create_task(worker.run())
+    await queue.enqueue("v1", "originals/v1/source", "c1")
+    await eventually(lambda: len(fake.started) == 1)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await worker.stop()  # SIGTERM: it kept its lease for 58 s before
+    job = await queue.get("v1")
+    assert job is not None
+    assert (job.state, job.attempts, job.crashes, job.worker) == ("queued", 0, 0, "")
+    assert await queue.claim("another") is not None  # at once, not when a lease lapses
+
+
+async def test_a_bus_outage_puts_the_job_off_and_an_unannounced_failure_is_announced_later(
+    store: MetadataStore,
+) -> None:
+    """The bus down fails no job: the attempt is put off uncounted, and video.failed waits in the outbox."""
+    queue = JobQueue(store.collection("transcode_jobs"), lease_s=5, policy=RetryPolicy(3, 0.05))
+    bus_up = asyncio.Event()
+    announced: list[str] = []
+    calls: list[int] = []
+
+    async def work(job: TranscodeJob) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise BusUnavailable("the broker cannot be reached")
+        raise UnsupportedMedia("not a video")
+
+    async def give_up(job: TranscodeJob, reason: str) -> None:
+        if not bus_up.is_set():
+            raise BusUnavailable("the broker cannot be reached")
+        announced.append(reason)
+
+    worker = JobRunner(queue, work, give_up, slots=1, lease_s=5, poll_s=0.05)
+    task = asyncio.create_task(worker.run())
+    await queue.enqueue("v1", "originals/v1/source", "c1")
+    await eventually(lambda: len(calls) == 1)
+    job = await queue.get("v1")
+    assert job is not None
+    assert (job.state, job.attempts) == ("queued", 0)  # put off, not failed
+    await queue._c.update("v1", lambda d: {**d, "not_before": 0.0})  # skip the 15 s wait
+    worker.wake()
+
+    async def failed_unannounced() -> bool:
+        found = await queue.get("v1")
+        return found is not None and found.state == "failed" and not found.announced
+
+    await eventually(failed_unannounced)
+    assert announced == []
+    bus_up.set()
+    await eventually(lambda: announced == ["not a video"])
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert await queue.unannounced() == []

@@ -2,6 +2,7 @@
 
 | part | what |
 |---|---|
+| `_scratch` | removes the scratch directories that killed packagers left (`vodkit_shared.scratch`) |
 | `_domain` | the packages, the record of ended videos and the `Packager` both consumers call |
 | `_renditions` | consumer of `rendition.ready`: `Packager.on_rendition_ready` |
 | `_endings` | consumer of `video.deleted` / `video.failed`: `Packager.on_video_ended` |
@@ -9,6 +10,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -16,22 +18,31 @@ from aiohttp import web
 from vodkit_packager.keys import ENDED, PACKAGER, PACKAGES, SETTINGS
 from vodkit_packager.packages import Packages
 from vodkit_packager.settings import PackagerSettings
-from vodkit_packager.worker import Packager
+from vodkit_packager.worker import SCRATCH_PREFIX, Packager
 from vodkit_shared.bus import Subscription
 from vodkit_shared.events import RenditionReady
 from vodkit_shared.failures import report_failure
 from vodkit_shared.lifecycle import EndedVideos, subscribe_to_endings
+from vodkit_shared.scratch import sweep_abandoned
 from vodkit_shared.service import BUS, METADATA, STORAGE, service_app, with_resources
 
 NAME = "packager"
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: PackagerSettings) -> web.Application:
     app = service_app(NAME)
     app[SETTINGS] = settings
     with_resources(app, settings)
-    app.cleanup_ctx.extend([_domain, _renditions, _endings])
+    app.cleanup_ctx.extend([_scratch, _domain, _renditions, _endings])
     return app
+
+
+async def _scratch(app: web.Application) -> AsyncIterator[None]:
+    removed = await sweep_abandoned(SCRATCH_PREFIX, app[SETTINGS].work_dir)
+    if removed:
+        log.warning("removed scratch space that stopped packagers left", extra={"directories": len(removed)})
+    yield
 
 
 async def _domain(app: web.Application) -> AsyncIterator[None]:

@@ -10,11 +10,7 @@ A video that ended (deleted, or failed before it was packaged) gets nothing more
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import shutil
-import tempfile
-from pathlib import Path
 
 from vodkit_packager.hls import (
     FORMATS,
@@ -31,9 +27,11 @@ from vodkit_shared.bus import MessageBus, PermanentError
 from vodkit_shared.events import Envelope, PackageDone, RenditionReady, stable_event_id
 from vodkit_shared.lifecycle import EndedVideos, Ending
 from vodkit_shared.rungs import is_rung_name
+from vodkit_shared.scratch import scratch_dir
 from vodkit_shared.storage import ObjectStorage
 
 log = logging.getLogger(__name__)
+SCRATCH_PREFIX = "vodkit-package-"
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 
 
@@ -85,8 +83,7 @@ class Packager:
         await self._packages.delete(video_id)
 
     async def _package(self, video_id: str, ready: RenditionReady) -> Variant:
-        work = Path(tempfile.mkdtemp(prefix="vodkit-package-", dir=self._settings.work_dir))
-        try:
+        async with scratch_dir(SCRATCH_PREFIX, self._settings.work_dir) as work:  # a killed packager's is swept
             rendition, out_dir = work / "rendition.mp4", work / ready.rung
             await self._storage.get_file(ready.key, rendition)
             segments = await segment(rendition, out_dir, ready.segment_seconds, self._format)
@@ -98,8 +95,6 @@ class Packager:
                 await self._storage.put_file(prefix + seg.name, out_dir / seg.name, self._format.content_type)
             await self._storage.put_file(prefix + PLAYLIST, out_dir / PLAYLIST, PLAYLIST_TYPE)
             return variant
-        finally:
-            await asyncio.to_thread(shutil.rmtree, work, True)
 
     async def _publish_master(self, envelope: Envelope, ready: RenditionReady, variants: list[Variant]) -> None:
         prefix = hls_prefix(envelope.video_id)

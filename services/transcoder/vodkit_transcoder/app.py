@@ -1,4 +1,12 @@
-"""Wiring of the transcoder: `video.assembled` enqueues a durable job; a runner works through them."""
+"""Wiring of the transcoder: one cleanup context per part it runs.
+
+| part | what |
+|---|---|
+| `_scratch` | removes the scratch directories that killed workers left (`vodkit_shared.scratch`) |
+| `_domain` | the encoder chosen (NVENC or libx264), the job queue, the transcoder, the job runner |
+| `_consumers` | `TranscodeEvents` (`consumers.py`): `on_video_assembled`, `on_video_ended` (deleted, failed) |
+| `_runner` | `JobRunner.run`: claims due jobs and transcodes them; on stop, hands its jobs back |
+"""
 
 from __future__ import annotations
 
@@ -10,15 +18,18 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from vodkit_shared.bus import RetryPolicy, Subscription
-from vodkit_shared.events import Envelope, VideoAssembled
+from vodkit_shared.events import VideoAssembled
 from vodkit_shared.failures import report_failure
-from vodkit_shared.lifecycle import EndedVideos, Ending, subscribe_to_endings
+from vodkit_shared.lifecycle import EndedVideos, subscribe_to_endings
+from vodkit_shared.scratch import sweep_abandoned
 from vodkit_shared.service import BUS, METADATA, STORAGE, service_app, with_resources
+from vodkit_transcoder.consumers import TranscodeEvents
 from vodkit_transcoder.hwaccel import choose
 from vodkit_transcoder.jobs import JobQueue
+from vodkit_transcoder.keys import JOBS, RUNNER, SETTINGS, TRANSCODER
 from vodkit_transcoder.runner import JobRunner
 from vodkit_transcoder.settings import TranscoderSettings
-from vodkit_transcoder.worker import Transcoder
+from vodkit_transcoder.worker import SCRATCH_PREFIX, Transcoder
 
 NAME = "transcoder"
 log = logging.getLogger(__name__)
@@ -26,48 +37,55 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: TranscoderSettings) -> web.Application:
     app = service_app(NAME)
+    app[SETTINGS] = settings
     with_resources(app, settings)
-
-    async def wire(app: web.Application) -> AsyncIterator[None]:
-        policy = RetryPolicy(settings.retry_attempts, settings.retry_base_delay_s)
-        queue = JobQueue(app[METADATA].collection("transcode_jobs"), settings.job_lease_s, policy)
-        accel = await choose(settings.hwaccel)  # VODKIT_HWACCEL=nvenc without NVENC stops the start here
-        log.info("encoder chosen", extra={"encoder": accel.encoder, "reason": accel.reason})
-        transcoder = Transcoder(app[STORAGE], app[BUS], settings, accel)
-        runner = JobRunner(
-            queue,
-            transcoder.transcode,
-            transcoder.give_up,
-            slots=settings.slots,
-            lease_s=settings.job_lease_s,
-            poll_s=settings.job_poll_s,
-            discard=transcoder.discard,
-        )
-
-        async def on_video_assembled(envelope: Envelope) -> None:
-            assembled = envelope.payload(VideoAssembled)
-            if await queue.enqueue(envelope.video_id, assembled.source_key, envelope.correlation_id):
-                runner.wake()
-
-        await app[BUS].subscribe(
-            Subscription(NAME, VideoAssembled.TYPE, on_video_assembled, on_give_up=report_failure(app[BUS], NAME))
-        )
-
-        async def on_video_ended(video_id: str, ending: Ending) -> None:
-            """Stop its encode and remove its renditions and artwork; a finished job's stay until a deletion."""
-            job = await queue.cancel(video_id)
-            runner.cancel(video_id)
-            if ending == "deleted" or job.state == "cancelled":
-                await transcoder.discard(video_id)
-
-        ended = EndedVideos(app[METADATA].collection("transcoder_ended"))
-        await subscribe_to_endings(app[BUS], NAME, ended, on_video_ended)
-        running = asyncio.create_task(runner.run(), name="transcode runner")
-        yield
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
-        await runner.stop()
-
-    app.cleanup_ctx.append(wire)
+    app.cleanup_ctx.extend([_scratch, _domain, _consumers, _runner])
     return app
+
+
+async def _scratch(app: web.Application) -> AsyncIterator[None]:
+    removed = await sweep_abandoned(SCRATCH_PREFIX, app[SETTINGS].work_dir)
+    if removed:
+        log.warning("removed scratch space that stopped workers left", extra={"directories": len(removed)})
+    yield
+
+
+async def _domain(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    policy = RetryPolicy(settings.retry_attempts, settings.retry_base_delay_s)
+    collection = app[METADATA].collection("transcode_jobs")
+    app[JOBS] = JobQueue(collection, settings.job_lease_s, policy, max_crashes=settings.job_max_crashes)
+    accel = await choose(settings.hwaccel)  # VODKIT_HWACCEL=nvenc without NVENC stops the start here
+    log.info("encoder chosen", extra={"encoder": accel.encoder, "reason": accel.reason})
+    transcoder = app[TRANSCODER] = Transcoder(app[STORAGE], app[BUS], settings, accel)
+    app[RUNNER] = JobRunner(
+        app[JOBS],
+        transcoder.transcode,
+        transcoder.give_up,
+        slots=settings.slots,
+        lease_s=settings.job_lease_s,
+        poll_s=settings.job_poll_s,
+        discard=transcoder.discard,
+    )
+    yield
+
+
+async def _consumers(app: web.Application) -> AsyncIterator[None]:
+    bus = app[BUS]
+    events = TranscodeEvents(app[JOBS], app[RUNNER], app[TRANSCODER])
+    await bus.subscribe(
+        Subscription(NAME, VideoAssembled.TYPE, events.on_video_assembled, on_give_up=report_failure(bus, NAME))
+    )
+    ended = EndedVideos(app[METADATA].collection("transcoder_ended"))
+    await subscribe_to_endings(bus, NAME, ended, events.on_video_ended)
+    yield
+
+
+async def _runner(app: web.Application) -> AsyncIterator[None]:
+    runner = app[RUNNER]
+    running = asyncio.create_task(runner.run(), name="transcode runner")
+    yield
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    await runner.stop()  # the jobs it ran go back to the queue at once, their attempts uncounted

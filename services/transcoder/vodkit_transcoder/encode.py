@@ -18,9 +18,10 @@ import ffmpeg
 from vodkit_shared.media_input import MediaInput
 from vodkit_shared.tools import ToolFailed, run_with_lines
 from vodkit_transcoder.artwork import STORYBOARD_DIR, Storyboard, tile_storyboard
+from vodkit_transcoder.errors import UnsupportedMedia
 from vodkit_transcoder.hwaccel import Encoder
 from vodkit_transcoder.ladder import Rung
-from vodkit_transcoder.source import SourceInfo, UnsupportedMedia
+from vodkit_transcoder.source import SourceInfo
 
 ProgressCallback = Callable[[float], Awaitable[None]]
 # What ffmpeg says when the input itself is broken: retrying will not help.

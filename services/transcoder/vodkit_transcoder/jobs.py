@@ -6,6 +6,13 @@ holding the delivery for a long transcode would run it again and again). Workers
 jobs here with a compare-and-set, hold them by a lease they renew while ffmpeg runs, and
 record the outcome. A worker that dies stops renewing; once its lease expires another worker
 claims the job. Retries with growing delay are counted in the job itself.
+
+Two budgets, counted apart: `attempts` that ended in an error (3, the seed's retry policy), and
+`crashes`, claims whose worker died under them (a source that kills its worker every time, say by
+running it out of memory, ends `failed` after `max_crashes` rather than looping for ever). A worker
+that stops cleanly gives its job back at once (`release`) and a bus outage puts it off
+(`postpone`); neither counts against anything. A failed job's `video.failed` is kept as
+`announced: false` until the bus has it, and announced again from here until then (an outbox).
 """
 
 from __future__ import annotations
@@ -28,7 +35,9 @@ class TranscodeJob(BaseModel):
     source_key: str
     correlation_id: str
     state: State = "queued"
-    attempts: int = 0
+    attempts: int = 0  # attempts that ended in an error
+    crashes: int = 0  # claims whose worker died before it could say how the attempt went
+    announced: bool = True  # False while a failed job's video.failed has not reached the bus
     not_before: float = 0.0
     lease_until: float = 0.0
     worker: str = ""
@@ -37,11 +46,19 @@ class TranscodeJob(BaseModel):
 
 
 class JobQueue:
-    def __init__(self, collection: Collection, lease_s: float, policy: RetryPolicy, clock: Clock = time.time) -> None:
+    def __init__(
+        self,
+        collection: Collection,
+        lease_s: float,
+        policy: RetryPolicy,
+        clock: Clock = time.time,
+        max_crashes: int = 3,
+    ) -> None:
         self._c = collection
         self._lease_s = lease_s
         self._policy = policy
         self._clock = clock
+        self._max_crashes = max_crashes
 
     async def enqueue(self, video_id: str, source_key: str, correlation_id: str) -> bool:
         """Record a job; False if this video has one already (a redelivered or duplicate event)."""
@@ -83,13 +100,13 @@ class JobQueue:
             job = TranscodeJob.model_validate(doc)
             if not self._claimable(job, now):
                 return None  # another worker was quicker
-            return {
-                **doc,
-                "state": "running",
-                "worker": worker,
-                "attempts": job.attempts + 1,
-                "lease_until": now + self._lease_s,
-            }
+            if job.state == "running":  # its worker stopped renewing: it died in the middle
+                crashes = job.crashes + 1
+                if crashes >= self._max_crashes:
+                    failed = {"state": "failed", "worker": "", "announced": False, "error": _crashed(crashes)}
+                    return {**doc, **failed, "crashes": crashes}
+                doc = {**doc, "crashes": crashes}
+            return {**doc, "state": "running", "worker": worker, "lease_until": now + self._lease_s}
 
         doc = await self._c.update(video_id, take)
         job = TranscodeJob.model_validate(doc) if doc else None
@@ -118,14 +135,42 @@ class JobQueue:
             nonlocal gave_up
             if not self._holds(doc, worker):
                 return None
-            gave_up = permanent or doc["attempts"] >= self._policy.attempts
+            attempts = doc["attempts"] + 1
+            gave_up = permanent or attempts >= self._policy.attempts
             if gave_up:
-                return {**doc, "state": "failed", "error": error}
-            delay = self._policy.delay_before(doc["attempts"] + 1)
-            return {**doc, "state": "queued", "error": error, "worker": "", "not_before": self._clock() + delay}
+                return {**doc, "state": "failed", "attempts": attempts, "error": error, "announced": False}
+            delay = self._policy.delay_before(attempts + 1)
+            queued = {"state": "queued", "worker": "", "not_before": self._clock() + delay}
+            return {**doc, **queued, "attempts": attempts, "error": error}
 
         await self._c.update(video_id, record)
         return gave_up
+
+    async def release(self, video_id: str, worker: str) -> None:
+        """The worker stops cleanly: the job is due again now, for any worker, and nothing is counted."""
+        await self._requeue(video_id, worker, 0.0)
+
+    async def postpone(self, video_id: str, worker: str, delay_s: float) -> None:
+        """The attempt could not announce its work (the bus is down): try again later, nothing counted."""
+        await self._requeue(video_id, worker, delay_s)
+
+    async def _requeue(self, video_id: str, worker: str, delay_s: float) -> None:
+        due = self._clock() + delay_s
+        await self._c.update(
+            video_id,
+            lambda d: (
+                {**d, "state": "queued", "worker": "", "lease_until": 0.0, "not_before": due}
+                if self._holds(d, worker)
+                else None
+            ),
+        )
+
+    async def unannounced(self) -> list[TranscodeJob]:
+        """Failed jobs whose video.failed has not reached the bus yet."""
+        return [TranscodeJob.model_validate(doc) for doc in await self._c.find("announced", False)]
+
+    async def mark_announced(self, video_id: str) -> None:
+        await self._c.update(video_id, lambda d: {**d, "announced": True} if not d.get("announced", True) else None)
 
     async def cancel(self, video_id: str) -> TranscodeJob:
         """The video ended: a queued or running job stops (its worker sees it at its next heartbeat),
@@ -148,3 +193,7 @@ class JobQueue:
     @staticmethod
     def _holds(doc: Document, worker: str) -> bool:
         return bool(doc["state"] == "running" and doc["worker"] == worker)
+
+
+def _crashed(times: int) -> str:
+    return f"the transcoder stopped {times} times while encoding this video (killed, perhaps out of memory): giving up"

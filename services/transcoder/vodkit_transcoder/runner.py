@@ -4,6 +4,11 @@ If a heartbeat finds the job is no longer ours (our lease lapsed, say after a lo
 and another worker took it), the running transcode is cancelled: a job never runs twice at once.
 A job cancelled because its video ended (deleted or failed) stops the same way, at once if it
 runs here, and what it wrote is discarded once it has stopped writing.
+
+What a job's outcome depends on: a refusal of the source (`TranscodeRefused`) fails it at once;
+the bus being down (`BusUnavailable`) is not the job's failure, so it is put off for longer than a
+reconnect, uncounted; a clean stop hands it back at once; anything else is a failed attempt. A
+failed job's `video.failed` that the bus did not take is announced again from the queue's outbox.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from vodkit_shared.bus import PermanentError
+from vodkit_shared.bus import BusUnavailable
+from vodkit_transcoder.errors import TranscodeRefused
 from vodkit_transcoder.jobs import JobQueue, TranscodeJob
 
 log = logging.getLogger(__name__)
@@ -23,6 +29,7 @@ log = logging.getLogger(__name__)
 Work = Callable[[TranscodeJob], Coroutine[Any, Any, None]]
 GiveUp = Callable[[TranscodeJob, str], Coroutine[Any, Any, None]]
 Discard = Callable[[str], Coroutine[Any, Any, None]]
+BUS_RETRY_S = 15.0  # longer than the bus adapter's reconnect (5 s): the retry finds it back
 
 
 class JobRunner:
@@ -52,6 +59,7 @@ class JobRunner:
 
     async def run(self) -> None:
         while True:
+            await self._announce_outbox()
             await self._slots.acquire()
             job = await self._claim()
             if job is None:
@@ -91,9 +99,14 @@ class JobRunner:
         try:
             await work
         except asyncio.CancelledError:
-            if not lost.is_set():
-                raise  # the runner is stopping
+            if not lost.is_set():  # the runner is stopping: another worker may take the job now
+                await self._queue.release(job.video_id, self.worker)
+                raise
             await self._after_losing(job)
+            return
+        except BusUnavailable as error:
+            log.warning("bus down: job put off", extra={"videoId": job.video_id, "error": str(error)})
+            await self._queue.postpone(job.video_id, self.worker, BUS_RETRY_S)
             return
         except Exception as error:  # noqa: BLE001 - every failure is recorded on the job
             await self._record_failure(job, error)
@@ -126,11 +139,27 @@ class JobRunner:
                 return
 
     async def _record_failure(self, job: TranscodeJob, error: Exception) -> None:
-        reason = str(error) if isinstance(error, PermanentError) else f"transcoder failed: {error}"
-        permanent = isinstance(error, PermanentError)
-        log.warning("job attempt failed", extra={"videoId": job.video_id, "attempt": job.attempts, "error": reason})
-        if await self._queue.fail(job.video_id, self.worker, reason[:1000], permanent):
-            await self._give_up(job, reason[:1000])
+        permanent = isinstance(error, TranscodeRefused)
+        reason = (str(error) if permanent else f"transcoder failed: {error}")[:1000]
+        log.warning("job attempt failed", extra={"videoId": job.video_id, "attempt": job.attempts + 1, "error": reason})
+        if await self._queue.fail(job.video_id, self.worker, reason, permanent):
+            await self._announce_failure(job, reason)
+
+    async def _announce_failure(self, job: TranscodeJob, reason: str) -> None:
+        try:
+            await self._give_up(job, reason)
+        except BusUnavailable:
+            log.warning("video.failed not announced yet: kept, announced later", extra={"videoId": job.video_id})
+            return
+        await self._queue.mark_announced(job.video_id)
+
+    async def _announce_outbox(self) -> None:
+        """Announce the failures the bus did not take (and a job that crashed its last worker once too often)."""
+        try:
+            for job in await self._queue.unannounced():
+                await self._announce_failure(job, job.error or "transcoder failed")
+        except Exception:
+            log.exception("announcing failed jobs failed; trying again next time")
 
     async def stop(self) -> None:
         """Stop taking jobs and cancel those running; their leases lapse and another worker resumes them."""

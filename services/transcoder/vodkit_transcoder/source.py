@@ -13,16 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vodkit_shared.bus import PermanentError
 from vodkit_shared.media_input import HEAD_BYTES, MediaInput, refusal
 from vodkit_shared.rungs import MIN_RUNG_HEIGHT
 from vodkit_shared.tools import ToolFailed, probe
+from vodkit_transcoder.errors import UnsupportedMedia
 
 _STILL_FORMATS = ("image2", "_pipe", "gif", "tty")
-
-
-class UnsupportedMedia(PermanentError):
-    """The upload is not a video vodkit can transcode; retrying will not help."""
 
 
 _HDR_TRANSFERS = ("smpte2084", "arib-std-b67")  # PQ and HLG

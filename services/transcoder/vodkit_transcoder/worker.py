@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vodkit_shared.bus import MessageBus
+from vodkit_shared.bus import BusUnavailable, MessageBus
 from vodkit_shared.events import (
     ArtworkReady,
     Envelope,
@@ -21,6 +19,7 @@ from vodkit_shared.events import (
     VideoFailed,
     stable_event_id,
 )
+from vodkit_shared.scratch import scratch_dir
 from vodkit_shared.storage import ObjectStorage
 from vodkit_shared.tools import ToolFailed
 from vodkit_transcoder.artwork import POSTER, STORYBOARD_DIR, VTT, extract_poster
@@ -33,6 +32,7 @@ from vodkit_transcoder.settings import TranscoderSettings
 from vodkit_transcoder.source import inspect
 
 log = logging.getLogger(__name__)
+SCRATCH_PREFIX = "vodkit-transcode-"
 PROGRESS_EVERY_S = 1.0
 
 
@@ -66,16 +66,13 @@ class Transcoder:
 
     async def transcode(self, job: TranscodeJob) -> None:
         announce = Announcer(self._bus, job.video_id, job.correlation_id)
-        work = Path(tempfile.mkdtemp(prefix="vodkit-transcode-", dir=self._settings.work_dir))
-        try:
+        async with scratch_dir(SCRATCH_PREFIX, self._settings.work_dir) as work:  # a killed worker's is swept
             encoded = await self._encode(announce, job.source_key, work)
             sizes = await self._store_renditions(announce, encoded)
             await self._store_artwork(announce, encoded)
             if self._settings.measure_quality:
                 for rung in encoded.rungs:
                     await self._measure(announce, encoded, rung.name, *sizes[rung.name])
-        finally:
-            await asyncio.to_thread(shutil.rmtree, work, True)
 
     async def _encode(self, announce: Announcer, source_key: str, work: Path) -> EncodeJob:
         source = work / "source"
@@ -160,4 +157,7 @@ class ProgressReporter:
         if now - self._last < PROGRESS_EVERY_S:
             return
         self._last = now
-        await self._announce(TranscodeProgress(percent=round(percent, 1), ladder=self._ladder))
+        try:  # best-effort: the bus being down slows no encode and fails no job
+            await self._announce(TranscodeProgress(percent=round(percent, 1), ladder=self._ladder))
+        except BusUnavailable:
+            log.info("progress not announced: the bus is down", extra={"videoId": self._announce.video_id})
