@@ -139,7 +139,7 @@ async def test_of_patches_racing_for_one_offset_exactly_one_is_kept(embedded: De
     )
     statuses = sorted(status for status, _, _ in answers)
     assert statuses == [204, 409, 409, 409, 409, 409]
-    status, headers, _ = await tus_call(embedded, "HEAD", location, token, TUS)
+    _, headers, _ = await tus_call(embedded, "HEAD", location, token, TUS)
     assert headers["Upload-Offset"] == "6"
 
 
