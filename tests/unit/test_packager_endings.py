@@ -111,3 +111,20 @@ async def test_a_packaged_video_that_fails_later_stays_playable_until_it_is_dele
     await rig.ended.record(VIDEO, "deleted")
     await rig.packager.on_video_ended(VIDEO, "deleted")
     assert await rig.storage.keys(f"hls/{VIDEO}/") == []
+
+
+async def test_a_duplicate_rendition_of_a_packaged_video_redoes_nothing(rig: Rig) -> None:
+    """A duplicate rendition.ready (the same id, or a re-run's new one) rewrote the master, republished
+    package.done and so purged the CDN again."""
+    await rig.packager.on_rendition_ready(ready())
+    await eventually(lambda: len(rig.done) == 1)
+    master = f"hls/{VIDEO}/master.m3u8"
+    await rig.storage.delete(master)  # so that a rewrite would show
+    duplicate = ready()
+    await rig.packager.on_rendition_ready(duplicate)
+    await rig.packager.on_rendition_ready(duplicate)
+    sentinel = PackageDone(master_key="m", prefix="p", renditions=[], duration_seconds=1)
+    await rig.packager._bus.publish(Envelope.wrap(sentinel, video_id="later"))  # one queue, in order
+    await eventually(lambda: rig.done[-1].video_id == "later")
+    assert master not in await rig.storage.keys(f"hls/{VIDEO}/")
+    assert [e.video_id for e in rig.done] == [VIDEO, "later"]

@@ -64,6 +64,9 @@ class Packager:
             log.info("rendition of an ended video dropped", extra={"videoId": video_id, "rung": ready.rung})
             return
         package = await self._packages.get(video_id)
+        if package is not None and package.done:  # a duplicate, under its own id or another: nothing to redo
+            log.info("rendition of a packaged video dropped", extra={"videoId": video_id, "rung": ready.rung})
+            return
         if package is None or ready.rung not in package.variants:
             variant = await self._package(video_id, ready)
             package = await self._packages.record_variant(video_id, ready.ladder, variant)

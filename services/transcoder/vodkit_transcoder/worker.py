@@ -49,7 +49,7 @@ class Announcer:
     correlation_id: str
 
     async def __call__(self, payload: Event, *stable_id: str) -> None:
-        """With `stable_id` parts the event's id is fixed by them, so a re-run's duplicate is dropped."""
+        """With `stable_id` parts the id is fixed by them: a re-run announces the same event again, not a new one."""
         event_id = stable_event_id(payload.TYPE, self.video_id, *stable_id) if stable_id else None
         envelope = Envelope.wrap(payload, video_id=self.video_id, correlation_id=self.correlation_id, event_id=event_id)
         await self.bus.publish(envelope)
