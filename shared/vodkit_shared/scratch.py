@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import logging
 import os
 import shutil
 import tempfile
@@ -19,6 +20,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+log = logging.getLogger(__name__)
 LOCK = ".in-use"
 UNLOCKED_GRACE_S = 60.0  # a directory made but not yet locked (its maker died in between) after this long
 
@@ -35,8 +37,13 @@ async def scratch_dir(prefix: str, parent: Path | None = None) -> AsyncIterator[
 
 async def sweep_abandoned(prefix: str, parent: Path | None = None) -> list[Path]:
     """Remove the directories `prefix*` under `parent` (the system's temporary directory by default)
-    whose lock no process holds; returns them."""
-    return await asyncio.to_thread(_sweep, prefix, Path(parent or tempfile.gettempdir()))
+    whose lock no process holds, and say so; returns them."""
+    removed = await asyncio.to_thread(_sweep, prefix, Path(parent or tempfile.gettempdir()))
+    if removed:
+        log.warning(
+            "removed scratch space that stopped processes left", extra={"prefix": prefix, "count": len(removed)}
+        )
+    return removed
 
 
 def _make_locked(prefix: str, parent: Path | None) -> tuple[Path, int]:

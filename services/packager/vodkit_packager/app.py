@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -27,7 +26,6 @@ from vodkit_shared.scratch import sweep_abandoned
 from vodkit_shared.service import BUS, METADATA, STORAGE, service_app, with_resources
 
 NAME = "packager"
-log = logging.getLogger(__name__)
 
 
 def create_app(settings: PackagerSettings) -> web.Application:
@@ -39,9 +37,7 @@ def create_app(settings: PackagerSettings) -> web.Application:
 
 
 async def _scratch(app: web.Application) -> AsyncIterator[None]:
-    removed = await sweep_abandoned(SCRATCH_PREFIX, app[SETTINGS].work_dir)
-    if removed:
-        log.warning("removed scratch space that stopped packagers left", extra={"directories": len(removed)})
+    await sweep_abandoned(SCRATCH_PREFIX, app[SETTINGS].work_dir)
     yield
 
 

@@ -44,9 +44,7 @@ def create_app(settings: TranscoderSettings) -> web.Application:
 
 
 async def _scratch(app: web.Application) -> AsyncIterator[None]:
-    removed = await sweep_abandoned(SCRATCH_PREFIX, app[SETTINGS].work_dir)
-    if removed:
-        log.warning("removed scratch space that stopped workers left", extra={"directories": len(removed)})
+    await sweep_abandoned(SCRATCH_PREFIX, app[SETTINGS].work_dir)
     yield
 
 
