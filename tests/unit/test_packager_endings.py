@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from tests.support import eventually
+from tests.unit.conftest import Adapters
 from vodkit_packager.hls import Variant
 from vodkit_packager.packages import Packages
 from vodkit_packager.settings import PackagerSettings
 from vodkit_packager.worker import Packager
-from vodkit_shared.bus import Subscription
-from vodkit_shared.bus.memory import MemoryBus
 from vodkit_shared.events import Envelope, PackageDone, RenditionReady
 from vodkit_shared.lifecycle import EndedVideos
-from vodkit_shared.metadata import open_metadata
-from vodkit_shared.storage import ObjectStorage, open_storage
+from vodkit_shared.storage import ObjectStorage
 
 pytestmark = pytest.mark.unit
 VIDEO = "v1"
@@ -46,23 +42,12 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    storage = await open_storage(f"file://{tmp_path / 'objects'}")
-    store = await open_metadata(f"sqlite:///{tmp_path / 'meta.db'}")
-    bus = MemoryBus(f"packager-{tmp_path.name}")
-    done: list[Envelope] = []
-
-    async def on_done(envelope: Envelope) -> None:
-        done.append(envelope)
-
-    await bus.subscribe(Subscription("probe", PackageDone.TYPE, on_done))
-    ended = EndedVideos(store.collection("packager_ended"))
-    packager = FakePackager(storage, bus, Packages(store.collection("packages")), ended, PackagerSettings())
-    try:
-        yield Rig(packager, storage, ended, done)
-    finally:
-        await bus.close()
-        await store.close()
+async def rig(adapters: Adapters) -> Rig:
+    done = await adapters.heard(PackageDone.TYPE)
+    ended = EndedVideos(adapters.metadata.collection("packager_ended"))
+    packages = Packages(adapters.metadata.collection("packages"))
+    packager = FakePackager(adapters.storage, adapters.bus, packages, ended, PackagerSettings())
+    return Rig(packager, adapters.storage, ended, done)
 
 
 def ready(rung: str = "720p") -> Envelope:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from vodkit_shared.bus import BusUnavailable, Subscription
+from tests.unit.conftest import Adapters
+from vodkit_shared.bus import BusUnavailable
 from vodkit_shared.bus.memory import MemoryBus
 from vodkit_shared.events import ChunkReceived, Envelope
 from vodkit_shared.lifecycle import EndedVideos
@@ -36,23 +37,12 @@ class Intake:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Intake]:
-    storage = await open_storage(f"file://{tmp_path / 'objects'}")
-    store = await open_metadata(f"sqlite:///{tmp_path / 'meta.db'}")
-    bus = MemoryBus(f"intake-{tmp_path.name}")
-    received: list[Envelope] = []
-
-    async def on_chunk(envelope: Envelope) -> None:
-        received.append(envelope)
-
-    await bus.subscribe(Subscription("probe", ChunkReceived.TYPE, on_chunk))
-    sessions = UploadSessions(store.collection("upload_sessions"))
-    ended = EndedVideos(store.collection("upload_ended"))
-    try:
-        yield Intake(ChunkIntake(storage, sessions, bus, ended), storage, sessions, ended, received)
-    finally:
-        await bus.close()
-        await store.close()
+async def rig(adapters: Adapters) -> Intake:
+    received = await adapters.heard(ChunkReceived.TYPE)
+    sessions = UploadSessions(adapters.metadata.collection("upload_sessions"))
+    ended = EndedVideos(adapters.metadata.collection("upload_ended"))
+    intake = ChunkIntake(adapters.storage, sessions, adapters.bus, ended)
+    return Intake(intake, adapters.storage, sessions, ended, received)
 
 
 async def _bytes(data: bytes) -> AsyncIterator[bytes]:
