@@ -204,3 +204,29 @@ async def test_handlers_of_one_subscription_run_concurrently_up_to_its_limit(new
         await bus.publish(chunk_event())
     await eventually(lambda: len(done) == 4)
     assert peak == 2
+
+
+class NotAVideo(Exception):
+    """A service's own refusal, named in its subscription."""
+
+
+async def test_a_refusal_the_subscription_names_is_dead_lettered_without_retry(new_bus: BusFactory) -> None:
+    bus = await new_bus()
+    calls: list[int] = []
+    given_up: list[BaseException] = []
+
+    async def refuse(envelope: Envelope) -> None:
+        calls.append(1)
+        raise NotAVideo("the original is not what was declared")
+
+    async def on_give_up(envelope: Envelope, error: BaseException) -> None:
+        given_up.append(error)
+
+    settled = Settled("svc-refusal")
+    subscription = Subscription("svc-refusal", ChunkReceived.TYPE, refuse, on_give_up, refusals=(NotAVideo,))
+    await bus.subscribe(subscription)
+    await bus.publish(chunk_event())
+    await eventually(lambda: len(given_up) == 1 and settled.count("dead-letter") == 1)
+    assert calls == [1]
+    assert isinstance(given_up[0], PermanentError)
+    assert str(given_up[0]) == "the original is not what was declared"

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from vodkit_shared.bus import PermanentError
 from vodkit_shared.bus.memory import MemoryBus
 from vodkit_shared.events import ChunkReceived, Envelope, VideoAssembled
 from vodkit_shared.lifecycle import EndedVideos
@@ -17,6 +16,7 @@ from vodkit_shared.metadata import open_metadata
 from vodkit_shared.storage import ObjectStorage, open_storage
 from vodkit_shared.tokens import UploadGrant
 from vodkit_upload.assembler import Assembler, source_key
+from vodkit_upload.errors import OriginalMismatch
 from vodkit_upload.sessions import StoredChunk, UploadSessions, chunk_key
 
 pytestmark = pytest.mark.unit
@@ -99,7 +99,7 @@ async def test_an_incomplete_upload_is_not_assembled(rig: Rig) -> None:
 @pytest.mark.parametrize(("size", "sha256"), [(len(WHOLE) + 1, None), (len(WHOLE), "0" * 64)])
 async def test_an_original_unlike_its_declaration_fails_and_is_removed(rig: Rig, size: int, sha256: str | None) -> None:
     event = await upload(rig, CHUNKS, size, sha256)
-    with pytest.raises(PermanentError, match="declared"):
+    with pytest.raises(OriginalMismatch, match="declared"):
         await rig.assembler.on_chunk_received(event)
     assert await rig.storage.keys("originals/") == []
     assert assembled(rig) == []

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from vodkit_packager.errors import PackagingRefused
 from vodkit_packager.keys import ENDED, PACKAGER, PACKAGES, SETTINGS
 from vodkit_packager.packages import Packages
 from vodkit_packager.settings import PackagerSettings
@@ -50,9 +51,8 @@ async def _domain(app: web.Application) -> AsyncIterator[None]:
 
 async def _renditions(app: web.Application) -> AsyncIterator[None]:
     bus = app[BUS]
-    await bus.subscribe(
-        Subscription(NAME, RenditionReady.TYPE, app[PACKAGER].on_rendition_ready, on_give_up=report_failure(bus, NAME))
-    )
+    handler, on_give_up = app[PACKAGER].on_rendition_ready, report_failure(bus, NAME)
+    await bus.subscribe(Subscription(NAME, RenditionReady.TYPE, handler, on_give_up, refusals=(PackagingRefused,)))
     yield
 
 

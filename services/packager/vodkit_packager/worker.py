@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 
+from vodkit_packager.errors import UnservableRung
 from vodkit_packager.hls import (
     FORMATS,
     INIT_SEGMENT,
@@ -23,7 +24,7 @@ from vodkit_packager.hls import (
 )
 from vodkit_packager.packages import Packages
 from vodkit_packager.settings import PackagerSettings
-from vodkit_shared.bus import MessageBus, PermanentError
+from vodkit_shared.bus import MessageBus
 from vodkit_shared.events import Envelope, PackageDone, RenditionReady, stable_event_id
 from vodkit_shared.lifecycle import EndedVideos, Ending
 from vodkit_shared.rungs import is_rung_name
@@ -58,7 +59,7 @@ class Packager:
     async def on_rendition_ready(self, envelope: Envelope) -> None:
         ready = envelope.payload(RenditionReady)
         if not is_rung_name(ready.rung):  # the gateway would not serve it: a master listing it would not play
-            raise PermanentError(f"the packager cannot serve a rung named {ready.rung!r}")
+            raise UnservableRung(f"the packager cannot serve a rung named {ready.rung!r}")
         video_id = envelope.video_id
         if await self._ended.ended(video_id):
             log.info("rendition of an ended video dropped", extra={"videoId": video_id, "rung": ready.rung})

@@ -22,6 +22,7 @@ from vodkit_shared.service import BUS, METADATA, STORAGE, running_every, service
 from vodkit_shared.tokens import Tokens
 from vodkit_upload import tus
 from vodkit_upload.assembler import Assembler
+from vodkit_upload.errors import UploadRefused
 from vodkit_upload.http import upload_chunk, upload_state
 from vodkit_upload.intake import ChunkIntake
 from vodkit_upload.keys import ENDED, INTAKE, SESSIONS, SETTINGS, TOKENS
@@ -54,8 +55,9 @@ async def _domain(app: web.Application) -> AsyncIterator[None]:
 async def _assembler(app: web.Application) -> AsyncIterator[None]:
     bus = app[BUS]
     assembler = Assembler(app[STORAGE], app[SESSIONS], bus, app[ENDED])
+    on_give_up = report_failure(bus, NAME)
     await bus.subscribe(
-        Subscription(NAME, ChunkReceived.TYPE, assembler.on_chunk_received, on_give_up=report_failure(bus, NAME))
+        Subscription(NAME, ChunkReceived.TYPE, assembler.on_chunk_received, on_give_up, refusals=(UploadRefused,))
     )
     yield
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import logging
 
-from vodkit_shared.bus import MessageBus, PermanentError
+from vodkit_shared.bus import MessageBus
 from vodkit_shared.events import ChunkReceived, Envelope, VideoAssembled, stable_event_id
 from vodkit_shared.lifecycle import EndedVideos
 from vodkit_shared.storage import ObjectStorage
+from vodkit_upload.errors import OriginalMismatch
 from vodkit_upload.sessions import UploadSession, UploadSessions, chunk_key, chunks_prefix
 
 log = logging.getLogger(__name__)
@@ -62,4 +63,4 @@ class Assembler:
             problem = f"the upload's SHA-256 is {sha256}, but {session.declared_sha256} was declared"
         if problem:
             await self._storage.delete(source_key(session.video_id))  # the chunks stay until the sweeper
-            raise PermanentError(problem)
+            raise OriginalMismatch(problem)

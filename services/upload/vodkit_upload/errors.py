@@ -33,3 +33,7 @@ class UploadClosed(UploadRefused):
 
 class NoSuchUpload(UploadRefused):
     """There is no tus upload for the video (it expired, was terminated, or never was)."""
+
+
+class OriginalMismatch(UploadRefused):
+    """The assembled original is not what the client declared (size or SHA-256): the video fails."""

@@ -3,7 +3,9 @@
 Both adapters decide what happens to a delivery through `settle`, so a consumer sees the same
 semantics on `memory://` and on RabbitMQ:
 - the handler returns: ack;
-- it raises `PermanentError`: dead-letter at once;
+- it raises `PermanentError`, or one of the subscription's `refusals` (the domain's own errors
+  for input that can never be handled, named where the service wires its consumers): dead-letter
+  at once, and `on_give_up` gets it as a `PermanentError` with the refusal's message;
 - it raises anything else: retry after a growing delay, up to `RetryPolicy.attempts` deliveries,
   then dead-letter;
 - it is cancelled (the service is stopping): never acked, so the broker delivers it again.
@@ -60,6 +62,7 @@ class Subscription:
     handler: Handler
     on_give_up: GiveUpHandler | None = None
     concurrency: int = 1
+    refusals: tuple[type[Exception], ...] = ()  # domain errors that mean "never": dead-lettered at once
 
 
 class Verdict(enum.Enum):
@@ -84,6 +87,10 @@ async def settle(sub: Subscription, envelope: Envelope, attempt: int, policy: Re
         await sub.handler(envelope)
     except PermanentError as error:
         settlement = Settlement(Verdict.DEAD_LETTER, error)
+    except sub.refusals as error:
+        refused = PermanentError(str(error))
+        refused.__cause__ = error
+        settlement = Settlement(Verdict.DEAD_LETTER, refused)
     except Exception as error:  # noqa: BLE001 - any other failure is treated as transient
         verdict = Verdict.RETRY if attempt < policy.attempts else Verdict.DEAD_LETTER
         settlement = Settlement(verdict, error)
