@@ -36,7 +36,7 @@ async def test_a_silent_upload_is_failed_after_the_expiry(tmp_path: Path) -> Non
     await videos.create(silent.model_copy(update={"video_id": "v2"}))
     clock = Clock()
     clock.now = silent.created_at + HOUR
-    expiry = UploadExpiry(collection, bus, expiry_s=25 * HOUR, clock=clock)
+    expiry = UploadExpiry(videos, bus, expiry_s=25 * HOUR, clock=clock)
     try:
         assert await expiry.sweep() == []
         await videos.on_event(Envelope.wrap(VideoAssembled(source_key="k", size=1), video_id="v2"))

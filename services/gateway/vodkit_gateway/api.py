@@ -13,29 +13,28 @@ from typing import TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from vodkit_gateway.auth import TOKENS, VIDEOS, current_user, owned_video, viewable_video
+from vodkit_gateway.auth import caller, owned_video, viewable_video
+from vodkit_gateway.keys import SETTINGS, STOPPING, TOKENS, VIDEOS
 from vodkit_gateway.schemas import (
     CreateVideo,
+    RungQuality,
     UpdateVideo,
     UploadGrantBody,
     VideoDetailsBody,
     VideoList,
     VideoStatusBody,
 )
-from vodkit_gateway.settings import GatewaySettings
 from vodkit_gateway.videos import VideoRecord
 from vodkit_shared.events import Envelope, VideoDeleted, stable_event_id
 from vodkit_shared.lifecycle import object_prefixes
 from vodkit_shared.service import BUS, STORAGE, ApiError
 
-SETTINGS = web.AppKey("gateway_settings", GatewaySettings)
-STOPPING = web.AppKey("stopping", asyncio.Event)  # set on shutdown: open streams end at once
 Sign = Callable[[str], str]
 M = TypeVar("M", bound=BaseModel)
 
 
 async def create_video(request: web.Request) -> web.Response:
-    user = await current_user(request)
+    user = caller(request)
     body = await parse_json(request, CreateVideo)
     settings = request.app[SETTINGS]
     if body.size > settings.max_upload_bytes:
@@ -72,7 +71,7 @@ def upload_grant(request: web.Request, video: VideoRecord) -> UploadGrantBody:
 
 
 async def list_my_videos(request: web.Request) -> web.Response:
-    user = await current_user(request)
+    user = caller(request)
     videos = await request.app[VIDEOS].owned_by(user)
     return reply(VideoList(videos=[details(request, v) for v in videos]))
 
@@ -89,7 +88,7 @@ async def watch_my_videos(request: web.Request) -> web.StreamResponse:
     consumer made it. It ends after `live_stream_s`, or when the gateway stops; clients
     reconnect, as EventSource does.
     """
-    user = await current_user(request)
+    user = caller(request)
     settings, stopping = request.app[SETTINGS], request.app[STOPPING]
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
     await response.prepare(request)
@@ -190,7 +189,7 @@ def details(request: web.Request, video: VideoRecord, signed: bool = True) -> Vi
         visibility=video.visibility,
         duration_seconds=video.duration_s,
         created_at=video.created_at,
-        quality=video.quality,
+        quality={rung: RungQuality(ssim=q.ssim, psnr=q.psnr) for rung, q in video.quality.items()},
         poster_url=sign("poster.jpg") if sign and video.artwork else None,
         storyboard_url=sign("storyboard/storyboard.vtt") if sign and video.artwork else None,
     )

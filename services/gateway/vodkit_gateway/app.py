@@ -1,4 +1,19 @@
-"""Wiring of the gateway: its routes and middlewares, its status projection, its HTTP clients."""
+"""Wiring of the gateway: its routes and middlewares, and one cleanup context per part it runs.
+
+| part | what |
+|---|---|
+| `_videos` | the `videos` repository (`videos.Videos`): the status projection the API reads |
+| `_projection` | consumer of every event type: `Videos.on_event` (`videos.py`), which folds it in (`project`) |
+| `_upload_expiry` | `UploadExpiry.sweep` (`expiry.py`) every `VODKIT_SWEEP_INTERVAL_S`: fails silent uploads |
+| `_upload_client` | the HTTP client chunks and tus requests stream through to the upload service (`upload_proxy.py`) |
+| `_user_auth` | user-token verification (`auth.UserAuth`), with its client for the identity provider's JWKS |
+| `_rate_limits` | the shared counters (`ratelimit.RateLimiter`), and `forget_old_windows` once a window |
+
+Middlewares, outermost first: `cors_preflight` (answers preflights before routing), `json_errors`
+(from `service_app`: renders what the inner ones raise), `rate_limits` (the operation's `rate_class`),
+`tus_headers`, `enforce_security` (the operation's `security`, before the handler). The keys are in
+`keys.py`; the route table, which both middlewares read, in `routes.py`.
+"""
 
 from __future__ import annotations
 
@@ -9,32 +24,25 @@ import aiohttp
 from aiohttp import web
 
 from vodkit_gateway import tus
-from vodkit_gateway.api import SETTINGS, STOPPING
-from vodkit_gateway.auth import TOKENS, USER_AUTH, VIDEOS, UserAuth
-from vodkit_gateway.browser_policy import (
-    CORS_ORIGINS,
-    STRICT_TRANSPORT,
-    add_headers,
-    cors_preflight,
-    cover_protocol_errors,
-)
+from vodkit_gateway.auth import UserAuth, enforce_security
+from vodkit_gateway.browser_policy import add_headers, cors_preflight, cover_protocol_errors
 from vodkit_gateway.expiry import UploadExpiry
 from vodkit_gateway.jwks import JsonWebKeys
-from vodkit_gateway.openapi import add_routes
-from vodkit_gateway.ratelimit import (
-    PROXY_HOPS,
-    RATE_CLASSES,
+from vodkit_gateway.keys import (
+    OPENAPI,
     RATE_LIMITER,
-    RateLimiter,
-    budgets,
-    rate_classes,
-    rate_limits,
+    SETTINGS,
+    STOPPING,
+    TOKENS,
+    UPLOAD_CLIENT,
+    USER_AUTH,
+    VIDEOS,
 )
-from vodkit_gateway.routes import OPENAPI, OPERATIONS, openapi_document
+from vodkit_gateway.openapi import Operation, add_routes
+from vodkit_gateway.ratelimit import RateLimiter, budgets, rate_limits
+from vodkit_gateway.routes import OPERATIONS, openapi_document
 from vodkit_gateway.settings import GatewaySettings
-from vodkit_gateway.upload_proxy import CLIENT
 from vodkit_gateway.videos import Videos
-from vodkit_gateway.webpage import WEB_DIR
 from vodkit_shared.bus import Subscription
 from vodkit_shared.events import EVENT_TYPES
 from vodkit_shared.service import BUS, METADATA, running_every, service_app, with_resources
@@ -44,30 +52,21 @@ NAME = "gateway"
 VERSION = "0.2.0"
 
 
-def create_app(settings: GatewaySettings) -> web.Application:
+def create_app(settings: GatewaySettings, operations: list[Operation] = OPERATIONS) -> web.Application:
+    """The gateway; `operations` is its route table (tests add to it), documented and enforced alike."""
     app = service_app(NAME)
     app[SETTINGS] = settings
     app[TOKENS] = Tokens(settings.resolved_auth_secret())
-    app[CORS_ORIGINS] = frozenset(settings.cors_origins)
-    app[STRICT_TRANSPORT] = settings.public_url.startswith("https://")
-    app[PROXY_HOPS] = settings.trusted_proxy_hops
-    app[RATE_CLASSES] = rate_classes(OPERATIONS)
-    app[WEB_DIR] = settings.web_dir
-    app[OPENAPI] = openapi_document(VERSION, settings.max_upload_bytes)
+    app[OPENAPI] = openapi_document(operations, VERSION, settings.max_upload_bytes)
     app[STOPPING] = asyncio.Event()
     app.on_shutdown.append(_end_streams)
     with_resources(app, settings)
-    app.cleanup_ctx.append(_projection)
-    app.cleanup_ctx.append(_http_client)
-    app.cleanup_ctx.append(_rate_limits)
-    # outermost first: preflights answered before anything; json_errors (from service_app) renders
-    # what the inner ones raise, the 429 and tus's 412 included
+    app.cleanup_ctx.extend([_videos, _projection, _upload_expiry, _upload_client, _user_auth, _rate_limits])
     app.middlewares.insert(0, cors_preflight)
-    app.middlewares.append(rate_limits)
-    app.middlewares.append(tus.tus_headers)
+    app.middlewares.extend([rate_limits, tus.tus_headers, enforce_security])
     app.on_response_prepare.append(add_headers)
     cover_protocol_errors(app)
-    add_routes(app, OPERATIONS)
+    add_routes(app, operations)
     return app
 
 
@@ -76,27 +75,35 @@ async def _end_streams(app: web.Application) -> None:
     app[STOPPING].set()
 
 
+async def _videos(app: web.Application) -> AsyncIterator[None]:
+    app[VIDEOS] = Videos(app[METADATA].collection("videos"))
+    yield
+
+
 async def _projection(app: web.Application) -> AsyncIterator[None]:
-    collection = app[METADATA].collection("videos")
-    videos = Videos(collection)
-    app[VIDEOS] = videos
     for event_type in EVENT_TYPES:
-        await app[BUS].subscribe(Subscription(NAME, event_type, videos.on_event))
+        await app[BUS].subscribe(Subscription(NAME, event_type, app[VIDEOS].on_event))
+    yield
+
+
+async def _upload_expiry(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    expiry = UploadExpiry(collection, app[BUS], settings.upload_expiry_s)
+    expiry = UploadExpiry(app[VIDEOS], app[BUS], settings.upload_expiry_s)
     async with running_every(settings.sweep_interval_s, expiry.sweep):
         yield
 
 
-async def _http_client(app: web.Application) -> AsyncIterator[None]:
-    """A client for the upload service (bodies pass through as they are), one for the identity provider."""
-    settings = app[SETTINGS]
+async def _upload_client(app: web.Application) -> AsyncIterator[None]:
+    """Bodies pass through as they are (no decompression); a chunk may take minutes to send."""
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=300)
-    async with (
-        aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as client,
-        aiohttp.ClientSession() as provider,
-    ):
-        app[CLIENT] = client
+    async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as client:
+        app[UPLOAD_CLIENT] = client
+        yield
+
+
+async def _user_auth(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    async with aiohttp.ClientSession() as provider:
         jwks = JsonWebKeys(settings.jwks_url, provider) if settings.jwks_url else None
         app[USER_AUTH] = UserAuth(app[TOKENS], jwks, settings.jwt_issuer, settings.jwt_audience)
         yield

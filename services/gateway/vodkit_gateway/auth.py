@@ -4,6 +4,12 @@ User tokens are either vodkit's own (HS256 with the shared secret) or an identit
 (RS256, checked against its JWKS). The algorithm is read from the token's header, but each one
 is only ever checked with its own kind of key, so a token cannot choose how it is verified.
 
+Each route's scheme is its operation's `security` in the route table, and `enforce_security`
+checks it before the handler runs: `user` (401 without a valid user token), `optional_user` (a
+wrong token is still a 401), `upload` (a valid upload token; the upload service checks again which
+video it is for), `upload_or_user`, or none. Handlers read what it verified (`caller`,
+`request[UPLOAD_GRANT]`) and never check a token themselves.
+
 A video is `private` (its owner only), `unlisted` (anyone with its id) or `public` (also listed).
 Only the owner changes or deletes it.
 """
@@ -11,16 +17,21 @@ Only the owner changes or deletes it.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from jose import JWTError, jwt
 
 from vodkit_gateway.jwks import JsonWebKeys
+from vodkit_gateway.keys import CALLER, TOKENS, UPLOAD_GRANT, USER_AUTH, VERIFIED_USER, VIDEOS
+from vodkit_gateway.openapi import Security, matched_operation
 from vodkit_gateway.schemas import VIDEO_ID_PATTERN
-from vodkit_gateway.videos import VideoRecord, Videos
+from vodkit_gateway.videos import VideoRecord
 from vodkit_shared.service import ApiError, bearer_token
-from vodkit_shared.tokens import TokenError, Tokens
+from vodkit_shared.tokens import TokenError, Tokens, UploadGrant
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _VIDEO_ID = re.compile(VIDEO_ID_PATTERN)
 _MAX_SUBJECT = 256
@@ -74,40 +85,88 @@ def _subject(claims: dict[str, Any]) -> str:
     return subject
 
 
-TOKENS = web.AppKey("tokens", Tokens)
-USER_AUTH = web.AppKey("user_auth", UserAuth)
-VIDEOS = web.AppKey("videos", Videos)
-
-
-_VERIFIED: web.RequestKey[str | TokenError] = web.RequestKey("verified_user")
-
-
 async def verified_user(request: web.Request) -> str:
     """The user of the request's user token; TokenError if it is not one (ApiError 401 without a token).
 
-    Verified once per request and remembered: the rate limiter keys on it, then the handler reads it.
+    Verified once per request and remembered: the rate limiter keys on it, then the security check reads it.
     """
-    if _VERIFIED not in request:
+    if VERIFIED_USER not in request:
         try:
-            request[_VERIFIED] = await request.app[USER_AUTH].user(bearer_token(request))
+            request[VERIFIED_USER] = await request.app[USER_AUTH].user(bearer_token(request))
         except TokenError as error:
-            request[_VERIFIED] = error
-    outcome = request[_VERIFIED]
+            request[VERIFIED_USER] = error
+    outcome = request[VERIFIED_USER]
     if isinstance(outcome, TokenError):
         raise outcome
     return outcome
 
 
-async def current_user(request: web.Request) -> str:
+async def _user(request: web.Request) -> None:
     try:
-        return await verified_user(request)
+        request[CALLER] = await verified_user(request)
     except TokenError as error:
         raise ApiError(401, "unauthorized", f"invalid user token: {error}") from None
 
 
-async def optional_user(request: web.Request) -> str | None:
+async def _optional_user(request: web.Request) -> None:
     """The caller, or None without an Authorization header (a wrong token is still a 401)."""
-    return await current_user(request) if "Authorization" in request.headers else None
+    if "Authorization" in request.headers:
+        await _user(request)
+    else:
+        request[CALLER] = None
+
+
+async def _upload(request: web.Request) -> None:
+    """A valid upload token, in the upload service's words when it is not one."""
+    try:
+        request[UPLOAD_GRANT] = upload_grant(request)
+    except TokenError as error:
+        raise ApiError(401, "unauthorized", f"invalid upload token: {error}") from None
+
+
+async def _upload_or_user(request: web.Request) -> None:
+    try:
+        request[CALLER] = await verified_user(request)
+    except TokenError:
+        await _upload(request)
+
+
+async def _open(_: web.Request) -> None:
+    pass
+
+
+_CHECKS: dict[Security, Callable[[web.Request], Awaitable[None]]] = {
+    "user": _user,
+    "optional_user": _optional_user,
+    "upload": _upload,
+    "upload_or_user": _upload_or_user,
+    "none": _open,
+}
+
+
+@web.middleware
+async def enforce_security(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The matched operation's `security`, checked before its handler: 401 without what it requires.
+
+    The innermost middleware: a 401 still counts against the rate limit and carries tus's headers, and
+    comes before any check of the handler's own (tus's version check answers 412 only after it).
+    """
+    operation = matched_operation(request)
+    await _CHECKS[operation.security if operation else "none"](request)
+    return await handler(request)
+
+
+def upload_grant(request: web.Request) -> UploadGrant:
+    """The grant of the request's upload token; TokenError if it is not one (ApiError 401 without a token)."""
+    return request.app[TOKENS].verify_upload(bearer_token(request))
+
+
+def caller(request: web.Request) -> str:
+    """The user the operation's `user` scheme verified, before the handler ran."""
+    user: str | None = request.get(CALLER)
+    if user is None:  # a handler that needs a user on a route whose operation names no user scheme
+        raise RuntimeError(f"{request.method} {request.path}: the route's operation verifies no user")
+    return user
 
 
 def video_id(request: web.Request) -> str:
@@ -125,9 +184,9 @@ async def _video(request: web.Request) -> VideoRecord:
     return video
 
 
-async def owned_video(request: web.Request, user: str | None = None) -> VideoRecord:
-    """The video in the path, if the caller (`user`, when already known) owns it: 401, 404 or 403 otherwise."""
-    user = user or await current_user(request)
+async def owned_video(request: web.Request) -> VideoRecord:
+    """The video in the path, if the caller owns it: 404 or 403 otherwise."""
+    user = caller(request)
     video = await _video(request)
     if video.owner != user:
         raise ApiError(403, "forbidden", "this video belongs to another user")
@@ -135,8 +194,8 @@ async def owned_video(request: web.Request, user: str | None = None) -> VideoRec
 
 
 async def viewable_video(request: web.Request) -> tuple[VideoRecord, bool]:
-    """The video in the path, if the caller may see it, and whether the caller owns it."""
-    user = await optional_user(request)
+    """The video in the path, if the caller (of an `optional_user` route) may see it, and whether the caller owns it."""
+    user = request[CALLER]
     video = await _video(request)
     if video.owner == user:
         return video, True

@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from vodkit_gateway.keys import SETTINGS
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-CORS_ORIGINS = web.AppKey("cors_origins", frozenset[str])
-STRICT_TRANSPORT = web.AppKey("strict_transport", bool)
 
 _EXPOSED = (
     "Location, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy, "
@@ -51,7 +51,7 @@ PAGE_POLICY = (
 
 def _cors_allowed(request: web.Request) -> str | None:
     origin = request.headers.get("Origin")
-    if origin is not None and origin in request.app[CORS_ORIGINS] and request.path.startswith("/api/"):
+    if origin is not None and origin in request.app[SETTINGS].cors_origins and request.path.startswith("/api/"):
         return origin
     return None
 
@@ -84,7 +84,7 @@ async def add_headers(request: web.Request, response: web.StreamResponse) -> Non
         response.headers.add("Vary", "Origin")
     for name, value in _SECURITY.items():
         response.headers.setdefault(name, value)
-    if request.app[STRICT_TRANSPORT]:
+    if request.app[SETTINGS].strict_transport:
         response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
     response.headers.setdefault("Content-Security-Policy", _NOTHING_ALLOWED)
 

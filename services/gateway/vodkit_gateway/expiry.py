@@ -12,16 +12,16 @@ import logging
 import time
 from collections.abc import Callable
 
+from vodkit_gateway.videos import Videos
 from vodkit_shared.bus import MessageBus
 from vodkit_shared.events import Envelope, VideoFailed, stable_event_id
-from vodkit_shared.metadata import Collection
 
 log = logging.getLogger(__name__)
 
 
 class UploadExpiry:
     def __init__(
-        self, videos: Collection, bus: MessageBus, expiry_s: float, clock: Callable[[], float] = time.time
+        self, videos: Videos, bus: MessageBus, expiry_s: float, clock: Callable[[], float] = time.time
     ) -> None:
         self._videos = videos
         self._bus = bus
@@ -31,13 +31,13 @@ class UploadExpiry:
     async def sweep(self) -> list[str]:
         """Fail every video still uploading with no event for `expiry_s`; returns their ids."""
         expired = []
-        for doc in await self._videos.find("status", "uploading"):
-            if self._clock() - float(doc["updated_at"]) < self._expiry_s:
+        for video in await self._videos.uploading():
+            if self._clock() - video.updated_at < self._expiry_s:
                 continue
             reason = f"the upload expired: nothing arrived for {self._expiry_s / 3600:g} h"
-            event_id = stable_event_id(VideoFailed.TYPE, doc["video_id"], "upload-expired-at-gateway")
+            event_id = stable_event_id(VideoFailed.TYPE, video.video_id, "upload-expired-at-gateway")
             failed = VideoFailed(stage="upload", reason=reason)
-            await self._bus.publish(Envelope.wrap(failed, video_id=doc["video_id"], event_id=event_id))
-            log.info("upload expired", extra={"videoId": doc["video_id"]})
-            expired.append(str(doc["video_id"]))
+            await self._bus.publish(Envelope.wrap(failed, video_id=video.video_id, event_id=event_id))
+            log.info("upload expired", extra={"videoId": video.video_id})
+            expired.append(video.video_id)
         return expired

@@ -1,7 +1,10 @@
 """An OpenAPI 3.1 document made from the gateway's own route table and pydantic models.
 
 Each `Operation` is both a route (registered with aiohttp) and its documentation, so the two
-cannot drift apart. Schemas come from the models the handlers build their replies with.
+cannot drift apart: the middlewares read the matched operation (`matched_operation`) for its
+`security` (`auth.enforce_security`) and its `rate_class` (`ratelimit.rate_limits`), so what the
+document says of a route is what is enforced. Schemas come from the models the handlers build their
+replies with.
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel
 
+from vodkit_gateway.keys import OPERATIONS
 from vodkit_gateway.schemas import ErrorBody
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Security = Literal["user", "optional_user", "upload", "none"]
+# what the caller must show, checked before the handler (auth.enforce_security): a user token; a user
+# token or none (a wrong one is still a 401); an upload token; either an upload token or a user token
+Security = Literal["user", "optional_user", "upload", "upload_or_user", "none"]
 RateClass = Literal["api", "read", "upload", "playback"]  # which budget a request draws on (ratelimit.py)
 _REF = "#/components/schemas/{model}"
 
@@ -89,8 +95,13 @@ class Operation:
         return path
 
 
+OperationTable = dict[tuple[str, str], Operation]  # (method, OpenAPI path) → its operation
+
+
 def add_routes(app: web.Application, operations: list[Operation]) -> None:
-    """Route every operation, but those the service app routes already (health checks, metrics)."""
+    """Route every operation, but those the service app routes already (health checks, metrics), and
+    keep the table the middlewares read each request's operation from."""
+    app[OPERATIONS] = {(op.method, op.path): op for op in operations}
     routed = {(route.method, route.resource.canonical) for route in app.router.routes() if route.resource}
     for op in operations:
         if (op.method, op.path) in routed:
@@ -99,6 +110,19 @@ def add_routes(app: web.Application, operations: list[Operation]) -> None:
             app.router.add_get(op.route_path(), op.handler)  # and HEAD, as HTTP asks of every GET
         else:
             app.router.add_route(op.method, op.route_path(), op.handler)
+
+
+def matched_operation(request: web.Request) -> Operation | None:
+    """The operation of the route the request matched (a HEAD that has none, its GET's); None if none."""
+    resource = request.match_info.route.resource
+    if resource is None:  # no route matched (404), or not with this method (405)
+        return None
+    table = request.app[OPERATIONS]
+    for method in (request.method, "GET") if request.method == "HEAD" else (request.method,):
+        operation = table.get((method, resource.canonical))
+        if operation is not None:
+            return operation
+    return None
 
 
 def document(operations: list[Operation], title: str, version: str) -> dict[str, Any]:
@@ -145,6 +169,7 @@ def _operation(op: Operation, models: set[type[BaseModel]]) -> dict[str, Any]:
         "user": [{"userToken": []}],
         "optional_user": [{"userToken": []}, {}],
         "upload": [{"uploadToken": []}],
+        "upload_or_user": [{"uploadToken": []}, {"userToken": []}],
         "none": [],
     }[op.security]
     return spec

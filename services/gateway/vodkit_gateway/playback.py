@@ -16,13 +16,17 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from vodkit_gateway.auth import TOKENS, video_id
+from vodkit_gateway.auth import video_id
+from vodkit_gateway.keys import TOKENS
 from vodkit_shared.service import STORAGE, ApiError
 from vodkit_shared.storage import ObjectNotFound
 from vodkit_shared.tokens import TokenError
 
-SEGMENT = r"seg_[0-9]{5}\.(ts|m4s)|init\.mp4"
-SPRITE = r"storyboard\.vtt|sprite_[0-9]{3}\.jpg"
+# the object names playback serves, the one place they are written: the route table routes and
+# documents them (rung names are `vodkit_shared.rungs`'), and the storyboard's index is signed by them
+SEGMENT_PATTERN = r"seg_[0-9]{5}\.(?:ts|m4s)|init\.mp4"
+SPRITE_PATTERN = r"sprite_[0-9]{3}\.jpg"
+STORYBOARD_PATTERN = rf"storyboard\.vtt|{SPRITE_PATTERN}"
 _TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
     ".ts": "video/mp2t",
@@ -187,4 +191,4 @@ def sign_playlist(text: str, token: str) -> str:
 def sign_storyboard(text: str, token: str) -> str:
     """The WebVTT with `?token=` before the `#xywh=` fragment of every sprite reference."""
     query = "?token=" + quote(token, safe="")
-    return re.sub(r"^(sprite_[0-9]{3}\.jpg)(#|$)", rf"\1{query}\2", text, flags=re.MULTILINE)
+    return re.sub(rf"^({SPRITE_PATTERN})(#|$)", rf"\1{query}\2", text, flags=re.MULTILINE)

@@ -8,7 +8,7 @@ no operation matches draws on `api` if its path is under the API.
 The client is the user (`user:<sub>`) when the request carries a valid user token, or an upload
 token, which names its user; otherwise (`ip:<address>`) the peer address, or the address
 `trusted_proxy_hops` proxies back in X-Forwarded-For when the gateway runs behind a load balancer
-that appends to it. The user token is verified once per request: handlers read the same result.
+that appends to it. The user token is verified once per request: the security check reads the same result.
 
 Counters live in the metadata store that all replicas already share, and each request adds one
 with an atomic increment, so N replicas enforce one budget rather than N budgets. The window
@@ -25,11 +25,12 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from vodkit_gateway.auth import TOKENS, verified_user
-from vodkit_gateway.openapi import Operation
+from vodkit_gateway.auth import upload_grant, verified_user
+from vodkit_gateway.keys import RATE_LIMITER, SETTINGS
+from vodkit_gateway.openapi import Operation, matched_operation
 from vodkit_gateway.settings import GatewaySettings
 from vodkit_shared.metadata import Collection
-from vodkit_shared.service import ApiError, bearer_token
+from vodkit_shared.service import ApiError
 from vodkit_shared.tokens import TokenError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -121,23 +122,22 @@ def budgets(settings: GatewaySettings) -> dict[str, Budget]:
 
 
 RateClasses = dict[tuple[str, str], str | None]  # (method, OpenAPI path) → class; None: not limited
-RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
-RATE_CLASSES = web.AppKey("rate_classes", RateClasses)
-PROXY_HOPS = web.AppKey("trusted_proxy_hops", int)
 
 
 def rate_classes(operations: Iterable[Operation]) -> RateClasses:
-    return {(op.method, op.path): op.rate_class if op.rate_limited else None for op in operations}
+    """Each operation's class, as `route_class` finds it (a view of the route table, for reading)."""
+    return {(op.method, op.path): _class_of(op) for op in operations}
+
+
+def _class_of(operation: Operation) -> str | None:
+    return operation.rate_class if operation.rate_limited else None
 
 
 def route_class(request: web.Request) -> str | None:
     """Which budget a request draws on: its operation's; None for health checks, metrics and the web page."""
-    classes = request.app[RATE_CLASSES]
-    resource = request.match_info.route.resource
-    if resource is not None:
-        for method in (request.method, "GET") if request.method == "HEAD" else (request.method,):
-            if (method, resource.canonical) in classes:
-                return classes[(method, resource.canonical)]
+    operation = matched_operation(request)
+    if operation is not None:
+        return _class_of(operation)
     return "api" if request.path.startswith(("/api/", "/videos/")) else None  # unknown path or method
 
 
@@ -149,10 +149,10 @@ async def client_key(request: web.Request) -> str:
         except (ApiError, TokenError):
             pass
         try:
-            return f"user:{request.app[TOKENS].verify_upload(bearer_token(request)).user_id}"
+            return f"user:{upload_grant(request).user_id}"
         except (ApiError, TokenError):
             pass
-    return f"ip:{client_address(request, request.app[PROXY_HOPS])}"
+    return f"ip:{client_address(request, request.app[SETTINGS].trusted_proxy_hops)}"
 
 
 def client_address(request: web.Request, trusted_hops: int) -> str:

@@ -1,4 +1,6 @@
-"""Every route of the gateway, with what it takes and answers: the router and `/api/openapi.json` read this table."""
+"""Every route of the gateway, with what it takes and answers, who may call it (`security`) and which
+rate budget it draws on (`rate_class`): the router, the middlewares that enforce those two, and
+`/api/openapi.json` all read this table."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from vodkit_gateway import api, playback, tus, upload_proxy, webpage
+from vodkit_gateway.keys import OPENAPI
 from vodkit_gateway.openapi import Body, Operation, Param, Reply, document
 from vodkit_gateway.schemas import (
     MAX_UPLOAD,
@@ -25,8 +28,6 @@ from vodkit_gateway.schemas import (
 from vodkit_shared.rungs import RUNG_PATTERN
 from vodkit_shared.service import healthz, metrics, readyz
 
-OPENAPI = web.AppKey("openapi", dict[str, Any])
-
 VIDEO_ID = Param(
     "video_id",
     "path",
@@ -41,16 +42,16 @@ RUNG = Param(
 SEGMENT = Param(
     "segment",
     "path",
-    {"type": "string", "pattern": r"^(seg_[0-9]{5}\.(ts|m4s)|init\.mp4)$"},
+    {"type": "string", "pattern": f"^({playback.SEGMENT_PATTERN})$"},
     "A media segment, or the fMP4 initialisation segment.",
-    route_pattern=r"seg_[0-9]{5}\.(?:ts|m4s)|init\.mp4",
+    route_pattern=playback.SEGMENT_PATTERN,
 )
 STORYBOARD_FILE = Param(
     "file",
     "path",
-    {"type": "string", "pattern": r"^(storyboard\.vtt|sprite_[0-9]{3}\.jpg)$"},
+    {"type": "string", "pattern": f"^({playback.STORYBOARD_PATTERN})$"},
     "The WebVTT index or one of its sprite sheets.",
-    route_pattern=r"storyboard\.vtt|sprite_[0-9]{3}\.jpg",
+    route_pattern=playback.STORYBOARD_PATTERN,
 )
 IF_NONE_MATCH = Param(
     "If-None-Match", "header", {"type": "string"}, "ETags of answers the client holds.", required=False
@@ -297,7 +298,7 @@ OPERATIONS: list[Operation] = [
         "uploads",
         {200: Reply("The upload's state.", UploadState)},
         errors=(403, 404, 503),
-        security="upload",
+        security="upload_or_user",
         rate_class="upload",
         params=(VIDEO_ID,),
         description="With the upload token, or with the owner's user token.",
@@ -414,7 +415,7 @@ OPERATIONS: list[Operation] = [
 ]
 
 
-def openapi_document(version: str, max_upload_bytes: int) -> dict[str, Any]:
+def openapi_document(operations: list[Operation], version: str, max_upload_bytes: int) -> dict[str, Any]:
     """The document, with the limits that come from settings filled in."""
 
     def fill(node: Any) -> Any:
@@ -426,4 +427,4 @@ def openapi_document(version: str, max_upload_bytes: int) -> dict[str, Any]:
             return [fill(value) for value in node]
         return node
 
-    return dict(fill(document(OPERATIONS, "vodkit gateway", version)))
+    return dict(fill(document(operations, "vodkit gateway", version)))

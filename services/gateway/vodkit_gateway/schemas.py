@@ -10,11 +10,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from vodkit_gateway.videos import Quality, Status, Visibility
+
 VIDEO_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 MAX_UPLOAD = "{max_upload_bytes}"  # in the OpenAPI document: the configured limit, filled in when it is built
-Visibility = Literal["private", "unlisted", "public"]
-Status = Literal["uploading", "processing", "completed", "failed"]
-Quality = Literal["processing", "ready", "failed"]
 
 
 class Body(BaseModel):

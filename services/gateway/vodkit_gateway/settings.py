@@ -48,3 +48,8 @@ class GatewaySettings(CommonSettings):
     live_stream_s: float = Field(55, gt=0, description="How long one server-sent event stream stays open.")
     live_poll_s: float = Field(1, gt=0, description="How often a server-sent event stream checks for changes.")
     web_dir: Path = Field(_WEB, description="Directory of the web page and its installed npm packages.")
+
+    @property
+    def strict_transport(self) -> bool:
+        """Whether clients reach the gateway over https only (then answers carry HSTS)."""
+        return self.public_url.startswith("https://")

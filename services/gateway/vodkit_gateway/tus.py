@@ -13,8 +13,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from vodkit_gateway.api import SETTINGS, public_base
-from vodkit_gateway.auth import TOKENS, VIDEOS, current_user, owned_video
+from vodkit_gateway.api import public_base
+from vodkit_gateway.auth import caller, owned_video
+from vodkit_gateway.keys import SETTINGS, TOKENS, VIDEOS
 from vodkit_gateway.upload_proxy import forward
 from vodkit_gateway.videos import VideoRecord
 from vodkit_shared.headers import base64_value, byte_count
@@ -42,7 +43,8 @@ async def tus_headers(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def _check_version(request: web.Request) -> None:
-    """400 without Tus-Resumable, 412 for another version (checked once the caller is known)."""
+    """400 without Tus-Resumable, 412 for another version (checked once the caller is known: a request
+    without a valid token is a 401 whatever its version, `auth.enforce_security`)."""
     version = request.headers.get("Tus-Resumable")
     if version == VERSION:
         return
@@ -69,7 +71,7 @@ async def options(request: web.Request) -> web.Response:
 
 
 async def create(request: web.Request) -> web.Response:
-    user = await current_user(request)
+    user = caller(request)  # the route's `user` scheme answered 401 before this 412 could
     _check_version(request)
     length = _upload_length(request)
     metadata = _metadata(request.headers.get("Upload-Metadata", ""))

@@ -5,12 +5,10 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
-from vodkit_gateway.api import SETTINGS
-from vodkit_gateway.auth import TOKENS, VIDEOS, owned_video, verified_user, video_id
-from vodkit_shared.service import ApiError, bearer_token
-from vodkit_shared.tokens import TokenError
+from vodkit_gateway.auth import owned_video, video_id
+from vodkit_gateway.keys import CALLER, SETTINGS, TOKENS, UPLOAD_CLIENT, UPLOAD_GRANT, VIDEOS
+from vodkit_shared.service import ApiError
 
-CLIENT = web.AppKey("upload_client", aiohttp.ClientSession)
 _FORWARDED = ("Authorization", "Content-Type", "Content-Length")
 
 
@@ -23,11 +21,9 @@ async def forward_upload(request: web.Request) -> web.Response:
 async def _refuse_closed_upload(request: web.Request) -> None:
     """An upload token works only while its video is `uploading`: not once it is deleted, failed or assembled.
 
-    The upload service hears of a deletion by an event, moments later; the record here is gone at once."""
-    try:
-        grant = request.app[TOKENS].verify_upload(bearer_token(request))
-    except (TokenError, ApiError):
-        return  # the upload service answers with the token's fault
+    The route's `upload` scheme verified the token; the upload service checks it again, and which video
+    and chunk it is for. It hears of a deletion by an event, moments later; the record here is gone at once."""
+    grant = request[UPLOAD_GRANT]
     video = await request.app[VIDEOS].get(grant.video_id)
     if video is None or video.status != "uploading":
         state = "deleted" if video is None else video.status
@@ -35,13 +31,12 @@ async def _refuse_closed_upload(request: web.Request) -> None:
 
 
 async def forward_upload_state(request: web.Request) -> web.Response:
-    """With an upload token, the upload service checks it; with the owner's user token, the gateway does."""
+    """With an upload token, the upload service checks it is for this video; with a user token, the gateway
+    checks the caller owns it (the route's `upload_or_user` scheme verified either)."""
     path = f"/api/videos/{video_id(request)}/upload"
-    try:
-        user = await verified_user(request)
-    except TokenError:
+    if CALLER not in request:  # an upload token
         return await forward(request, path)
-    video = await owned_video(request, user)
+    video = await owned_video(request)
     token, _ = request.app[TOKENS].upload_token(video.video_id, video.owner, video.size, video.sha256)
     return await forward(request, path, token=token)
 
@@ -62,7 +57,7 @@ async def forward(
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     try:
-        async with request.app[CLIENT].request(request.method, url, data=data, headers=headers) as upstream:
+        async with request.app[UPLOAD_CLIENT].request(request.method, url, data=data, headers=headers) as upstream:
             body = await upstream.read()
             kept = {name: upstream.headers[name] for name in return_headers if name in upstream.headers}
             response = web.Response(body=body or None, status=upstream.status, headers=kept)

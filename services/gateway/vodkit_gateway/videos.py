@@ -9,10 +9,10 @@ and a rung's state never goes back.
 from __future__ import annotations
 
 import time
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from vodkit_gateway.schemas import Quality, RungQuality, Status, Visibility
 from vodkit_shared.events import (
     ArtworkReady,
     Envelope,
@@ -25,11 +25,23 @@ from vodkit_shared.events import (
 )
 from vodkit_shared.metadata import Collection, Document
 
+Visibility = Literal["private", "unlisted", "public"]  # the owner only; anyone with the id; also listed
+Status = Literal["uploading", "processing", "completed", "failed"]
+Quality = Literal["processing", "ready", "failed"]  # the state of one rung
 _RANK = {"uploading": 0, "processing": 1, "completed": 2, "failed": 2}
 TRANSCODE_SHARE = 90  # progress points given to transcoding; packaging takes the rest
 
 
+class MeasuredQuality(BaseModel):
+    """How close a rung came to its source."""
+
+    ssim: float
+    psnr: float
+
+
 class VideoRecord(BaseModel):
+    """A video as the `videos` collection stores it; the API's bodies (`schemas.py`) are made from it."""
+
     video_id: str
     owner: str
     filename: str
@@ -41,7 +53,7 @@ class VideoRecord(BaseModel):
     qualities: dict[str, Quality] = Field(default_factory=dict)
     error: str | None = None
     duration_s: float | None = None
-    quality: dict[str, RungQuality] = Field(default_factory=dict)
+    quality: dict[str, MeasuredQuality] = Field(default_factory=dict)
     artwork: bool = False
     created_at: float = Field(default_factory=time.time)
     updated_at: float = Field(default_factory=time.time)
@@ -68,7 +80,7 @@ def project(video: VideoRecord, envelope: Envelope) -> VideoRecord:
         v.artwork = True
     elif envelope.type == RenditionMeasured.TYPE:
         measured = envelope.payload(RenditionMeasured)
-        v.quality[measured.rung] = RungQuality(ssim=measured.ssim, psnr=measured.psnr)
+        v.quality[measured.rung] = MeasuredQuality(ssim=measured.ssim, psnr=measured.psnr)
     elif envelope.type == PackageDone.TYPE:
         done = envelope.payload(PackageDone)
         if _advance(v, "completed"):
@@ -107,6 +119,10 @@ class Videos:
     async def public(self) -> list[VideoRecord]:
         found = map(VideoRecord.model_validate, await self._c.find("visibility", "public"))
         return sorted((v for v in found if v.status == "completed"), key=_newest_first)
+
+    async def uploading(self) -> list[VideoRecord]:
+        """Videos whose upload is not over (assembled, failed) yet."""
+        return [VideoRecord.model_validate(doc) for doc in await self._c.find("status", "uploading")]
 
     async def set_visibility(self, video_id: str, visibility: Visibility) -> VideoRecord | None:
         doc = await self._c.update(video_id, lambda doc: {**doc, "visibility": visibility, "updated_at": time.time()})

@@ -7,14 +7,13 @@ The page is same-origin with the API, so it needs no CORS, and a strict Content-
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from aiohttp import web
 
 from vodkit_gateway.browser_policy import PAGE_POLICY
+from vodkit_gateway.keys import SETTINGS
 from vodkit_shared.service import ApiError
 
-WEB_DIR = web.AppKey("web_dir", Path)
 ASSETS = {
     "app.js": ("app.js", "text/javascript"),
     "style.css": ("style.css", "text/css"),
@@ -36,7 +35,7 @@ async def asset(request: web.Request) -> web.FileResponse:
 
 
 async def _file(request: web.Request, name: str, content_type: str) -> web.FileResponse:
-    path = request.app[WEB_DIR] / name
+    path = request.app[SETTINGS].web_dir / name
     if not await asyncio.to_thread(path.is_file):  # hls.js is missing until `make setup` (npm ci) has run
         raise ApiError(404, "not_found", f"{name} is not installed: run make setup")
     return web.FileResponse(path, headers={**_HEADERS, "Content-Type": content_type})

@@ -1,0 +1,52 @@
+"""The gateway's typed keys: what `app.py` wires and the middlewares and handlers read.
+
+| key | holds | set by |
+|---|---|---|
+| `SETTINGS` | `GatewaySettings`, read where a setting is used (CORS origins, proxy hops…) | `create_app` |
+| `OPERATIONS` | the route table by (method, OpenAPI path), as the middlewares read it | `openapi.add_routes` |
+| `OPENAPI` | the document made of the same table | `create_app` |
+| `STOPPING` | set on shutdown: open streams end at once | `create_app` |
+| `TOKENS` | vodkit's own tokens (user, upload, playback) | `create_app` |
+| `VIDEOS` | the `videos` repository (the status projection) | `app._videos` |
+| `USER_AUTH` | user-token verification, with the identity provider's keys | `app._user_auth` |
+| `UPLOAD_CLIENT` | the HTTP client for the upload service | `app._upload_client` |
+| `RATE_LIMITER` | the shared rate-limit counters (absent when limits are off) | `app._rate_limits` |
+
+Per request: `CALLER` (the user the operation's scheme verified, None for an anonymous
+`optional_user`) and `UPLOAD_GRANT` (the upload token's grant), both set by `auth.enforce_security`
+before the handler runs; `VERIFIED_USER`, the one verification of a request's user token.
+
+The value types are imported for the type checker only: every gateway module may import this one,
+the modules those types come from included, without an import cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from vodkit_gateway.auth import UserAuth
+    from vodkit_gateway.openapi import OperationTable
+    from vodkit_gateway.ratelimit import RateLimiter
+    from vodkit_gateway.settings import GatewaySettings
+    from vodkit_gateway.videos import Videos
+    from vodkit_shared.tokens import TokenError, Tokens, UploadGrant
+
+SETTINGS: web.AppKey[GatewaySettings] = web.AppKey("gateway_settings")
+OPERATIONS: web.AppKey[OperationTable] = web.AppKey("operations")
+OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
+STOPPING: web.AppKey[asyncio.Event] = web.AppKey("stopping")
+TOKENS: web.AppKey[Tokens] = web.AppKey("tokens")
+VIDEOS: web.AppKey[Videos] = web.AppKey("videos")
+USER_AUTH: web.AppKey[UserAuth] = web.AppKey("user_auth")
+UPLOAD_CLIENT: web.AppKey[aiohttp.ClientSession] = web.AppKey("upload_client")
+RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
+
+CALLER: web.RequestKey[str | None] = web.RequestKey("caller")
+UPLOAD_GRANT: web.RequestKey[UploadGrant] = web.RequestKey("upload_grant")
+VERIFIED_USER: web.RequestKey[str | TokenError] = web.RequestKey("verified_user")
