@@ -261,14 +261,32 @@ async def test_crashes_use_no_retry_and_a_job_that_kills_every_worker_fails(stor
     assert not await queue.fail("v1", "c", "storage hiccup", permanent=False)  # attempts left: 2 of 3
     clock.now += 10
     assert await queue.claim("d")
-    clock.now += 61  # killed a third time: that is the cap
-    assert await queue.claim("e") is None
+    clock.now += 61  # killed a third time: the cap, and it still runs
+    assert await queue.claim("e")
+    clock.now += 61  # a fourth: past the cap
+    assert await queue.claim("f") is None
     job = await queue.get("v1")
     assert job is not None
-    assert (job.state, job.crashes, job.announced) == ("failed", 3, False)
+    assert (job.state, job.crashes, job.announced) == ("failed", 4, False)
     assert job.error is not None
-    assert "stopped 3 times" in job.error
+    assert "stopped 4 times" in job.error
     assert [j.video_id for j in await queue.unannounced()] == ["v1"]
+
+
+async def test_a_job_killed_three_times_still_completes(store: MetadataStore, clock: Clock) -> None:
+    """The issue's case: killed mid-encode 3 times on one job, it completes (it failed on the third)."""
+    queue = JobQueue(store.collection("transcode_jobs"), lease_s=60, policy=POLICY, clock=clock, max_crashes=3)
+    await queue.enqueue("v1", "originals/v1/source", "c1")
+    for worker in ("a", "b", "c"):
+        assert await queue.claim(worker)
+        clock.now += 61
+    job = await queue.claim("d")
+    assert job is not None
+    assert (job.attempts, job.crashes) == (0, 3)
+    await queue.finish("v1", "d")
+    done = await queue.get("v1")
+    assert done is not None
+    assert done.state == "done"
 
 
 async def test_a_clean_stop_hands_the_job_back_at_once_uncounted(store: MetadataStore) -> None:

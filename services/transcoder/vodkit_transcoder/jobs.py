@@ -9,7 +9,8 @@ claims the job. Retries with growing delay are counted in the job itself.
 
 Two budgets, counted apart: `attempts` that ended in an error (3, the seed's retry policy), and
 `crashes`, claims whose worker died under them (a source that kills its worker every time, say by
-running it out of memory, ends `failed` after `max_crashes` rather than looping for ever). A worker
+running it out of memory, ends `failed` at its crash past `max_crashes` rather than looping for ever:
+a job killed `max_crashes` times still runs once more). A worker
 that stops cleanly gives its job back at once (`release`) and a bus outage puts it off
 (`postpone`); neither counts against anything. A failed job's `video.failed` is kept as
 `announced: false` until the bus has it, and announced again from here until then (an outbox).
@@ -102,7 +103,7 @@ class JobQueue:
                 return None  # another worker was quicker
             if job.state == "running":  # its worker stopped renewing: it died in the middle
                 crashes = job.crashes + 1
-                if crashes >= self._max_crashes:
+                if crashes > self._max_crashes:
                     failed = {"state": "failed", "worker": "", "announced": False, "error": _crashed(crashes)}
                     return {**doc, **failed, "crashes": crashes}
                 doc = {**doc, "crashes": crashes}
