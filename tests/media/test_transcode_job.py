@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import make_clip
-from vodkit_shared.bus import Subscription
+from tests.support import eventually, make_clip
+from vodkit_shared.bus import BusUnavailable, Subscription
 from vodkit_shared.bus.memory import MemoryBus
-from vodkit_shared.events import Envelope, RenditionReady
+from vodkit_shared.events import Envelope, RenditionReady, TranscodeProgress
 from vodkit_shared.storage import open_storage
 from vodkit_transcoder.errors import UnsupportedMedia
 from vodkit_transcoder.hwaccel import Accel
@@ -52,3 +52,41 @@ async def test_temporary_files_are_removed_on_every_path(tmp_path: Path, source:
     finally:
         await bus.close()
     assert list(scratch.iterdir()) == []
+
+
+class OutageBus(MemoryBus):
+    """A bus that is down for its first `down_for` publishes, as during a broker restart."""
+
+    def __init__(self, name: str, down_for: int) -> None:
+        super().__init__(name)
+        self.down_for = down_for
+        self.refused: list[str] = []
+
+    async def publish(self, envelope: Envelope) -> None:
+        if envelope.type != TranscodeProgress.TYPE and len(self.refused) < self.down_for:
+            self.refused.append(envelope.type)
+            raise BusUnavailable("the broker cannot be reached")
+        await super().publish(envelope)
+
+
+async def test_an_encoded_ladder_waits_for_the_bus_rather_than_being_encoded_again(tmp_path: Path) -> None:
+    """A broker outage after the encode raised out of the job, which was put off and encoded again from the start."""
+    storage = await open_storage(f"file://{tmp_path / 'objects'}")
+    make_clip(tmp_path / "original.mp4", seconds=2, width=640, height=480)
+    await storage.put_file("originals/v1/source", tmp_path / "original.mp4")
+    bus = OutageBus(f"outage-{tmp_path.name}", down_for=2)
+    ready: list[Envelope] = []
+
+    async def on_ready(envelope: Envelope) -> None:
+        ready.append(envelope)
+
+    await bus.subscribe(Subscription("probe", RenditionReady.TYPE, on_ready))
+    settings = TranscoderSettings(work_dir=tmp_path, x264_preset="ultrafast", measure_quality=False)
+    transcoder = Transcoder(storage, bus, settings, Accel("libx264", "test"))
+    try:
+        await transcoder.transcode(TranscodeJob(video_id="v1", source_key="originals/v1/source", correlation_id="c1"))
+        await eventually(lambda: len(ready) == 1)
+    finally:
+        await bus.close()
+    assert bus.refused == [RenditionReady.TYPE, RenditionReady.TYPE]  # refused twice, then taken: one encode
+    assert [envelope.payload(RenditionReady).rung for envelope in ready] == ["480p"]

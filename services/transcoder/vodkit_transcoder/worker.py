@@ -34,6 +34,8 @@ from vodkit_transcoder.source import inspect
 log = logging.getLogger(__name__)
 SCRATCH_PREFIX = "vodkit-transcode-"
 PROGRESS_EVERY_S = 1.0
+BUS_WAIT_S = 300.0  # how long an encoded ladder waits for the bus to announce it before the job is put off
+ANNOUNCE_RETRY_S = 2.0  # between tries while it waits (the bus adapter reconnects every 5 s)
 
 
 def rendition_key(video_id: str, rung: str) -> str:
@@ -42,14 +44,34 @@ def rendition_key(video_id: str, rung: str) -> str:
 
 @dataclass(frozen=True)
 class Announcer:
-    """Publishes the events of one video's job, all under the job's correlation id."""
+    """Publishes the events of one video's job, all under the job's correlation id.
+
+    What the job made (renditions, artwork, quality) is announced by waiting for the bus: the encode
+    is done and stored, so a broker outage is sat out here, holding the job's lease, for up to
+    `bus_wait_s` rather than putting the whole job off and encoding the ladder again. `once` is for
+    what may be lost or is kept elsewhere (progress; a failure, kept in the queue's outbox).
+    """
 
     bus: MessageBus
     video_id: str
     correlation_id: str
+    bus_wait_s: float = BUS_WAIT_S
+    retry_s: float = ANNOUNCE_RETRY_S
 
     async def __call__(self, payload: Event, *stable_id: str) -> None:
         """With `stable_id` parts the id is fixed by them: a re-run announces the same event again, not a new one."""
+        deadline = time.monotonic() + self.bus_wait_s
+        while True:
+            try:
+                return await self.once(payload, *stable_id)
+            except BusUnavailable:
+                if time.monotonic() + self.retry_s > deadline:
+                    raise  # the runner puts the job off
+                log.info("bus down: waiting to announce", extra={"videoId": self.video_id, "event": payload.TYPE})
+                await asyncio.sleep(self.retry_s)
+
+    async def once(self, payload: Event, *stable_id: str) -> None:
+        """Publish once; BusUnavailable if the bus does not take it."""
         event_id = stable_event_id(payload.TYPE, self.video_id, *stable_id) if stable_id else None
         envelope = Envelope.wrap(payload, video_id=self.video_id, correlation_id=self.correlation_id, event_id=event_id)
         await self.bus.publish(envelope)
@@ -142,7 +164,7 @@ class Transcoder:
 
     async def give_up(self, job: TranscodeJob, reason: str) -> None:
         announce = Announcer(self._bus, job.video_id, job.correlation_id)
-        await announce(VideoFailed(stage="transcoder", reason=reason), "transcoder")
+        await announce.once(VideoFailed(stage="transcoder", reason=reason), "transcoder")
 
 
 class ProgressReporter:
@@ -158,6 +180,6 @@ class ProgressReporter:
             return
         self._last = now
         try:  # best-effort: the bus being down slows no encode and fails no job
-            await self._announce(TranscodeProgress(percent=round(percent, 1), ladder=self._ladder))
+            await self._announce.once(TranscodeProgress(percent=round(percent, 1), ladder=self._ladder))
         except BusUnavailable:
             log.info("progress not announced: the bus is down", extra={"videoId": self._announce.video_id})
