@@ -78,3 +78,17 @@ def test_the_upload_is_opened_confined_to_real_video_containers_and_itself() -> 
     assert options["-protocol_whitelist"] == "file"
     assert "hls" not in options["-format_whitelist"].split(",")
     assert {"mov", "matroska", "mpegts"} <= set(options["-format_whitelist"].split(","))
+
+
+def test_threads_follow_the_cpus_the_transcoder_was_given_not_the_nodes_cores() -> None:
+    info = SourceInfo(1280, 720, 8.0, audio_index=1)
+    argv = command(EncodeJob(Path("/in/source"), info, plan_ladder(720), 6, "veryfast", Path("/out"), threads=2))
+    assert argv[argv.index("-filter_threads") + 1] == "2"
+    assert argv[argv.index("-threads") + 1 : argv.index("-threads") + 3] == ["2", "-i"]  # the decoder's
+    assert argv.count("-threads") == 3  # the decoder and each rung's x264 (the storyboard's ffv1 is tiny)
+
+
+def test_without_a_thread_count_ffmpeg_chooses() -> None:
+    argv = command(job(has_audio=True))
+    assert "-threads" not in argv
+    assert "-filter_threads" not in argv

@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.support import eventually
 from vodkit_shared.bus import BusUnavailable, RetryPolicy
 from vodkit_shared.metadata import MetadataStore, open_metadata
+from vodkit_transcoder.backlog import export_backlog
 from vodkit_transcoder.errors import UnsupportedMedia
-from vodkit_transcoder.jobs import JobQueue, TranscodeJob
+from vodkit_transcoder.jobs import Backlog, JobQueue, TranscodeJob
 from vodkit_transcoder.runner import JobRunner
 
 pytestmark = pytest.mark.unit
@@ -346,3 +348,32 @@ async def test_a_bus_outage_puts_the_job_off_and_an_unannounced_failure_is_annou
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert await queue.unannounced() == []
+
+
+async def test_the_backlog_counts_jobs_waiting_for_a_worker_and_the_oldest_ones_age(
+    store: MetadataStore, clock: Clock
+) -> None:
+    queue = JobQueue(store.collection("transcode_jobs"), lease_s=60, policy=POLICY, clock=clock)
+    assert await queue.backlog() == Backlog(0, 0.0)
+    for video in ("v1", "v2", "v3"):
+        await queue.enqueue(video, f"originals/{video}/source", "c")
+        clock.now += 10
+    assert await queue.claim("a")  # v1 runs: not waiting
+    assert await queue.backlog() == Backlog(2, 20.0)  # v2 queued 20 s ago, v3 10 s ago
+    clock.now += 61  # v1's worker died: its job waits again, and it is the oldest
+    assert await queue.backlog() == Backlog(3, 91.0)
+    assert await queue.claim("b")
+    await queue.finish("v1", "b")
+    assert (await queue.backlog()).waiting == 2
+
+
+async def test_the_backlog_is_exported_as_metrics_to_scale_on(store: MetadataStore, clock: Clock) -> None:
+    queue = JobQueue(store.collection("transcode_jobs"), lease_s=60, policy=POLICY, clock=clock)
+    await queue.enqueue("v1", "originals/v1/source", "c")
+    clock.now += 42
+    exporting = asyncio.create_task(export_backlog(queue, every_s=0.01))
+    try:
+        await eventually(lambda: REGISTRY.get_sample_value("vodkit_transcode_jobs_waiting") == 1)
+        assert REGISTRY.get_sample_value("vodkit_transcode_oldest_waiting_seconds") == 42
+    finally:
+        exporting.cancel()

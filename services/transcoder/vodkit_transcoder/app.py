@@ -3,9 +3,10 @@
 | part | what |
 |---|---|
 | `_scratch` | removes the scratch directories that killed workers left (`vodkit_shared.scratch`) |
-| `_domain` | the encoder chosen (NVENC or libx264), the job queue, the transcoder, the job runner |
+| `_domain` | the encoder (NVENC or libx264) and its threads (`vodkit_shared.cpus`), job queue, transcoder, runner |
 | `_consumers` | `TranscodeEvents` (`consumers.py`): `on_video_assembled`, `on_video_ended` (deleted, failed) |
 | `_runner` | `JobRunner.run`: claims due jobs and transcodes them; on stop, hands its jobs back |
+| `_backlog` | `backlog.export_backlog`: jobs waiting and the oldest's age, as metrics to scale on |
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from vodkit_shared.bus import RetryPolicy, Subscription
+from vodkit_shared.cpus import available_cpus
 from vodkit_shared.events import VideoAssembled
 from vodkit_shared.failures import report_failure
 from vodkit_shared.lifecycle import EndedVideos, subscribe_to_endings
 from vodkit_shared.scratch import sweep_abandoned
 from vodkit_shared.service import BUS, METADATA, STORAGE, service_app, with_resources
+from vodkit_transcoder.backlog import export_backlog
 from vodkit_transcoder.consumers import TranscodeEvents
 from vodkit_transcoder.hwaccel import choose
 from vodkit_transcoder.jobs import JobQueue
@@ -39,7 +42,7 @@ def create_app(settings: TranscoderSettings) -> web.Application:
     app = service_app(NAME)
     app[SETTINGS] = settings
     with_resources(app, settings)
-    app.cleanup_ctx.extend([_scratch, _domain, _consumers, _runner])
+    app.cleanup_ctx.extend([_scratch, _domain, _consumers, _runner, _backlog])
     return app
 
 
@@ -55,7 +58,9 @@ async def _domain(app: web.Application) -> AsyncIterator[None]:
     app[JOBS] = JobQueue(collection, settings.job_lease_s, policy, max_crashes=settings.job_max_crashes)
     accel = await choose(settings.hwaccel)  # VODKIT_HWACCEL=nvenc without NVENC stops the start here
     log.info("encoder chosen", extra={"encoder": accel.encoder, "reason": accel.reason})
-    transcoder = app[TRANSCODER] = Transcoder(app[STORAGE], app[BUS], settings, accel)
+    threads = settings.threads or max(1, await asyncio.to_thread(available_cpus) // settings.slots)
+    log.info("ffmpeg threads per transcode", extra={"threads": threads, "slots": settings.slots})
+    transcoder = app[TRANSCODER] = Transcoder(app[STORAGE], app[BUS], settings, accel, threads)
     app[RUNNER] = JobRunner(
         app[JOBS],
         transcoder.transcode,
@@ -87,3 +92,11 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(asyncio.CancelledError):
         await running
     await runner.stop()  # the jobs it ran go back to the queue at once, their attempts uncounted
+
+
+async def _backlog(app: web.Application) -> AsyncIterator[None]:
+    exporting = asyncio.create_task(export_backlog(app[JOBS], app[SETTINGS].job_poll_s), name="backlog metrics")
+    yield
+    exporting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await exporting

@@ -45,6 +45,7 @@ class EncodeJob:
     preset: str
     out_dir: Path
     encoder: Encoder = "libx264"
+    threads: int = 0  # for the decoder, the filters and each encoder; 0: ffmpeg's choice (the node's cores)
 
     def output(self, rung: Rung) -> Path:
         return self.out_dir / f"{rung.name}.mp4"
@@ -72,7 +73,8 @@ def command(job: EncodeJob) -> list[str]:
     gpu = job.on_gpu
     decode = {"hwaccel": "cuda", "hwaccel_output_format": "cuda"} if gpu else {}  # frames stay on the GPU
     upload = MediaInput.untrusted(job.source)  # its content cannot make ffmpeg open another file
-    source = ffmpeg.input(upload.url, **upload.options, **decode)
+    threads = {"threads": job.threads} if job.threads else {}
+    source = ffmpeg.input(upload.url, **upload.options, **decode, **threads)
     video = tonemapped(source.video) if job.info.hdr else source.video
     split = video.filter_multi_output("split", len(job.rungs) + 1)  # the last branch feeds the storyboard
     outputs = [_storyboard_output(job, split.stream(len(job.rungs)), gpu)]
@@ -87,6 +89,8 @@ def command(job: EncodeJob) -> list[str]:
         outputs.append(ffmpeg.output(*streams, str(job.output(rung)), **_video_options(job, rung, gpu), **audio))
     # -xerror: a damaged source fails loudly instead of yielding a silently truncated video.
     merged = ffmpeg.merge_outputs(*outputs).global_args("-nostdin", "-nostats", "-xerror", "-progress", "pipe:1")
+    if job.threads:
+        merged = merged.global_args("-filter_threads", str(job.threads))
     return [str(arg) for arg in merged.overwrite_output().compile()]
 
 
@@ -113,6 +117,7 @@ def _video_options(job: EncodeJob, rung: Rung, gpu: bool) -> dict[str, Any]:
         "force_key_frames": f"expr:gte(t,n_forced*{job.segment_s})",
         "fpsmax": 60,
         "movflags": "+faststart",
+        **({"threads": job.threads} if job.threads else {}),
     }
     if gpu:
         return {

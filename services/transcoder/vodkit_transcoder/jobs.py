@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel
@@ -44,6 +45,14 @@ class TranscodeJob(BaseModel):
     worker: str = ""
     error: str | None = None
     created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Jobs that want a worker now or later (queued, or running under a lapsed lease), and the oldest's age."""
+
+    waiting: int
+    oldest_waiting_s: float
 
 
 class JobQueue:
@@ -112,6 +121,18 @@ class JobQueue:
         doc = await self._c.update(video_id, take)
         job = TranscodeJob.model_validate(doc) if doc else None
         return job if job and job.state == "running" and job.worker == worker and job.lease_until > now else None
+
+    async def backlog(self) -> Backlog:
+        """What autoscaling reads: the bus's queues stay near empty, the backlog is here."""
+        now = self._clock()
+        waiting = [
+            job
+            for state in ("queued", "running")
+            for job in map(TranscodeJob.model_validate, await self._c.find("state", state))
+            if job.state == "queued" or job.lease_until < now
+        ]
+        oldest = min((job.created_at for job in waiting), default=now)
+        return Backlog(len(waiting), max(0.0, now - oldest))
 
     async def renew(self, video_id: str, worker: str) -> bool:
         """Extend the lease; False if the job is no longer this worker's."""

@@ -5,10 +5,11 @@ and another worker took it), the running transcode is cancelled: a job never run
 A job cancelled because its video ended (deleted or failed) stops the same way, at once if it
 runs here, and what it wrote is discarded once it has stopped writing.
 
-What a job's outcome depends on: a refusal of the source (`TranscodeRefused`) fails it at once;
-the bus being down (`BusUnavailable`, once the job has waited out what it could: `worker.Announcer`) is
-not the job's failure, so it is put off for longer than a reconnect, uncounted; a clean stop hands it back at once; anything else is a failed attempt. A
-failed job's `video.failed` that the bus did not take is announced again from the queue's outbox.
+What a job's outcome depends on: a refusal of the source (`TranscodeRefused`) fails it at once; the bus
+being down (`BusUnavailable`, once the job has waited out what it could: `worker.Announcer`) is not the
+job's failure, so it is put off for longer than a reconnect, uncounted; a clean stop hands it back at
+once; anything else is a failed attempt. A failed job's `video.failed` that the bus did not take is
+announced again from the queue's outbox.
 """
 
 from __future__ import annotations

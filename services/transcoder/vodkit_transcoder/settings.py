@@ -16,10 +16,18 @@ class TranscoderSettings(CommonSettings):
     work_dir: Path | None = Field(None, description="Scratch space for sources and renditions.")
     measure_quality: bool = Field(True, description="Measure SSIM and PSNR of every rung after encoding.")
     slots: int = Field(1, ge=1, description="Transcodes this process runs at once.")
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="ffmpeg threads for each transcode (decoder, filters, each encoder); default: the "
+        "container's CPU limit (cgroup quota, else the CPUs it may run on) divided among its slots.",
+    )
     job_lease_s: float = Field(60.0, gt=0, description="A job's lease; renewed every third of it while running.")
     job_poll_s: float = Field(2.0, gt=0, description="How often idle workers look for due jobs.")
     job_max_crashes: int = Field(
-        3, ge=1, description="Claims a job may lose with their worker (killed, out of memory) and still run; one more fails it."
+        3,
+        ge=1,
+        description="Claims a job may lose with their worker (killed, out of memory) and still run; one more fails it.",
     )
     max_frame_side: int = Field(8192, gt=0, description="Refuse sources wider or taller than this (pixels).")
     max_frame_pixels: int = Field(8192 * 4320, gt=0, description="Refuse sources with more pixels a frame (DCI 8K).")

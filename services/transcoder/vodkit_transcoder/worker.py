@@ -80,11 +80,14 @@ class Announcer:
 class Transcoder:
     """Turns a job's original into the ladder and announces each rendition."""
 
-    def __init__(self, storage: ObjectStorage, bus: MessageBus, settings: TranscoderSettings, accel: Accel) -> None:
+    def __init__(
+        self, storage: ObjectStorage, bus: MessageBus, settings: TranscoderSettings, accel: Accel, threads: int = 0
+    ) -> None:
         self._storage = storage
         self._bus = bus
         self._settings = settings
         self._accel = accel
+        self._threads = threads  # each encode's ffmpeg threads (0: ffmpeg's choice)
 
     async def transcode(self, job: TranscodeJob) -> None:
         announce = Announcer(self._bus, job.video_id, job.correlation_id)
@@ -101,7 +104,8 @@ class Transcoder:
         await self._storage.get_file(source_key, source)
         info = await inspect(source, self._settings.source_limits)
         rungs, segment_s = plan_ladder(info.height), segment_seconds(info.duration_s)
-        job = EncodeJob(source, info, rungs, segment_s, self._settings.x264_preset, work, self._accel.encoder)
+        preset, encoder = self._settings.x264_preset, self._accel.encoder
+        job = EncodeJob(source, info, rungs, segment_s, preset, work, encoder, self._threads)
         report = ProgressReporter(announce, [rung.name for rung in rungs])
         started = time.monotonic()
         await report(0.0)
