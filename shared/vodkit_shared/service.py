@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from vodkit_shared.bus import BusUnavailable, MessageBus, RetryPolicy, open_bus
 from vodkit_shared.metadata import MetadataStore, open_metadata
 from vodkit_shared.settings import CommonSettings
-from vodkit_shared.storage import ObjectStorage
+from vodkit_shared.storage import ObjectStorage, StorageUnavailable
 from vodkit_shared.tiers import open_object_storage
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,12 @@ _CODES = {
 }
 
 
+_UNAVAILABLE = {
+    BusUnavailable: ("bus_unavailable", "the message bus"),
+    StorageUnavailable: ("storage_unavailable", "the object store"),
+}
+
+
 @web.middleware
 async def json_errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -80,10 +86,11 @@ async def json_errors(
         response = await handler(request)
     except ApiError as error:
         response = web.json_response(error_body(error.code, error.message), status=error.status, headers=error.headers)
-    except BusUnavailable:  # what was stored stays; the same request again, once the broker is back, finishes it
-        log.warning("answered 503: the message bus is unavailable", extra={"service": service, "path": request.path})
-        message = "the message bus is unavailable: try again shortly"
-        response = web.json_response(error_body("bus_unavailable", message), status=503, headers={"Retry-After": "5"})
+    except (BusUnavailable, StorageUnavailable) as error:  # what was stored stays: the same request, later, finishes
+        code, what = _UNAVAILABLE[type(error)]
+        log.warning(f"answered 503: {what} is unavailable", extra={"service": service, "path": request.path})
+        body = error_body(code, f"{what} is unavailable: try again shortly")
+        response = web.json_response(body, status=503, headers={"Retry-After": "5"})
     except web.HTTPException as error:
         if error.status < 400:
             raise

@@ -377,3 +377,14 @@ async def test_the_backlog_is_exported_as_metrics_to_scale_on(store: MetadataSto
         assert REGISTRY.get_sample_value("vodkit_transcode_oldest_waiting_seconds") == 42
     finally:
         exporting.cancel()
+
+
+async def test_only_the_worker_holding_a_job_records_its_stored_ladder(queue: JobQueue, clock: Clock) -> None:
+    assert await queue.claim("a")
+    envelopes = [{"type": "rendition.ready", "id": "e1"}]
+    assert await queue.keep_stored("v1", "a", envelopes)
+    assert not await queue.keep_stored("v1", "b", [])
+    clock.now += 61
+    taken = await queue.claim("b")
+    assert taken is not None
+    assert taken.stored == envelopes  # the next worker announces these instead of encoding again

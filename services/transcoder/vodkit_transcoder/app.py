@@ -60,7 +60,7 @@ async def _domain(app: web.Application) -> AsyncIterator[None]:
     log.info("encoder chosen", extra={"encoder": accel.encoder, "reason": accel.reason})
     threads = settings.threads or max(1, await asyncio.to_thread(available_cpus) // settings.slots)
     log.info("ffmpeg threads per transcode", extra={"threads": threads, "slots": settings.slots})
-    transcoder = app[TRANSCODER] = Transcoder(app[STORAGE], app[BUS], settings, accel, threads)
+    transcoder = app[TRANSCODER] = Transcoder(app[STORAGE], app[BUS], settings, accel, threads, app[JOBS])
     app[RUNNER] = JobRunner(
         app[JOBS],
         transcoder.transcode,

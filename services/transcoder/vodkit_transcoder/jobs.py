@@ -9,11 +9,13 @@ claims the job. Retries with growing delay are counted in the job itself.
 
 Two budgets, counted apart: `attempts` that ended in an error (3, the seed's retry policy), and
 `crashes`, claims whose worker died under them (a source that kills its worker every time, say by
-running it out of memory, ends `failed` at its crash past `max_crashes` rather than looping for ever:
-a job killed `max_crashes` times still runs once more). A worker
-that stops cleanly gives its job back at once (`release`) and a bus outage puts it off
-(`postpone`); neither counts against anything. A failed job's `video.failed` is kept as
-`announced: false` until the bus has it, and announced again from here until then (an outbox).
+running it out of memory, ends `failed` at its crash past `max_crashes` rather than looping for
+ever: a job killed `max_crashes` times still runs once more). A worker that stops cleanly gives its
+job back at once (`release`) and a bus outage puts it off (`postpone`); neither counts against
+anything. Once a job's ladder is stored, the job keeps the envelopes that announce it
+(`keep_stored`), so a worker lost after that point costs no second encode. A failed job's
+`video.failed` is kept as `announced: false` until the bus has it, and announced again from here
+until then (an outbox).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -45,6 +47,7 @@ class TranscodeJob(BaseModel):
     worker: str = ""
     error: str | None = None
     created_at: float = 0.0
+    stored: list[dict[str, Any]] = []  # once the ladder is stored: the envelopes that announce it (a checkpoint)
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,12 @@ class JobQueue:
 
         doc = await self._c.update(video_id, extend)
         return doc is not None and self._holds(doc, worker) and doc["lease_until"] == until
+
+    async def keep_stored(self, video_id: str, worker: str, envelopes: list[dict[str, Any]]) -> bool:
+        """Record that the ladder is stored, with what announces it: a worker that takes the job over
+        after this announces them rather than encoding again. False if the job is no longer this worker's."""
+        doc = await self._c.update(video_id, lambda d: {**d, "stored": envelopes} if self._holds(d, worker) else None)
+        return doc is not None and self._holds(doc, worker)
 
     async def finish(self, video_id: str, worker: str) -> None:
         await self._c.update(

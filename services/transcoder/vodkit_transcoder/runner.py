@@ -6,10 +6,10 @@ A job cancelled because its video ended (deleted or failed) stops the same way, 
 runs here, and what it wrote is discarded once it has stopped writing.
 
 What a job's outcome depends on: a refusal of the source (`TranscodeRefused`) fails it at once; the bus
-being down (`BusUnavailable`, once the job has waited out what it could: `worker.Announcer`) is not the
-job's failure, so it is put off for longer than a reconnect, uncounted; a clean stop hands it back at
-once; anything else is a failed attempt. A failed job's `video.failed` that the bus did not take is
-announced again from the queue's outbox.
+or the store being unreachable (`BusUnavailable`, `StorageUnavailable`, once the job has waited out what
+it could: `worker.outlasting`) is not the job's failure, so it is put off for longer than a reconnect,
+uncounted; a clean stop hands it back at once; anything else is a failed attempt. A failed job's
+`video.failed` that the bus did not take is announced again from the queue's outbox.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from vodkit_shared.bus import BusUnavailable
+from vodkit_shared.storage import StorageUnavailable
 from vodkit_transcoder.errors import TranscodeRefused
 from vodkit_transcoder.jobs import JobQueue, TranscodeJob
 
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 Work = Callable[[TranscodeJob], Coroutine[Any, Any, None]]
 GiveUp = Callable[[TranscodeJob, str], Coroutine[Any, Any, None]]
 Discard = Callable[[str], Coroutine[Any, Any, None]]
-BUS_RETRY_S = 15.0  # longer than the bus adapter's reconnect (5 s): the retry finds it back
+PUT_OFF_S = 15.0  # longer than the bus adapter's reconnect (5 s): the retry finds it back
 
 
 class JobRunner:
@@ -105,9 +106,9 @@ class JobRunner:
                 raise
             await self._after_losing(job)
             return
-        except BusUnavailable as error:
-            log.warning("bus down: job put off", extra={"videoId": job.video_id, "error": str(error)})
-            await self._queue.postpone(job.video_id, self.worker, BUS_RETRY_S)
+        except (BusUnavailable, StorageUnavailable) as error:
+            log.warning("bus or store down: job put off", extra={"videoId": job.video_id, "error": str(error)})
+            await self._queue.postpone(job.video_id, self.worker, PUT_OFF_S)
             return
         except Exception as error:  # noqa: BLE001 - every failure is recorded on the job
             await self._record_failure(job, error)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from vodkit_shared.bus import BusUnavailable, MessageBus
 from vodkit_shared.events import (
@@ -20,12 +22,12 @@ from vodkit_shared.events import (
     stable_event_id,
 )
 from vodkit_shared.scratch import scratch_dir
-from vodkit_shared.storage import ObjectStorage
+from vodkit_shared.storage import ObjectStorage, StorageUnavailable
 from vodkit_shared.tools import ToolFailed
 from vodkit_transcoder.artwork import POSTER, STORYBOARD_DIR, VTT, extract_poster
 from vodkit_transcoder.encode import EncodeJob, encode
 from vodkit_transcoder.hwaccel import Accel
-from vodkit_transcoder.jobs import TranscodeJob
+from vodkit_transcoder.jobs import JobQueue, TranscodeJob
 from vodkit_transcoder.ladder import plan_ladder, segment_seconds
 from vodkit_transcoder.quality import measure
 from vodkit_transcoder.settings import TranscoderSettings
@@ -34,8 +36,25 @@ from vodkit_transcoder.source import inspect
 log = logging.getLogger(__name__)
 SCRATCH_PREFIX = "vodkit-transcode-"
 PROGRESS_EVERY_S = 1.0
-BUS_WAIT_S = 300.0  # how long an encoded ladder waits for the bus to announce it before the job is put off
-ANNOUNCE_RETRY_S = 2.0  # between tries while it waits (the bus adapter reconnects every 5 s)
+OUTAGE_WAIT_S = 300.0  # how long an encoded ladder waits out the bus or the store before the job is put off
+OUTAGE_RETRY_S = 2.0  # between tries while it waits (the bus adapter reconnects every 5 s)
+T = TypeVar("T")
+UNREACHABLE = (BusUnavailable, StorageUnavailable)
+
+
+async def outlasting(step: Callable[[], Awaitable[T]], video_id: str, what: str) -> T:
+    """`step()`, tried again every OUTAGE_RETRY_S while the bus or the store cannot be reached, for up to
+    OUTAGE_WAIT_S: the encode is done, and an outage is not worth encoding again for. Then it raises,
+    and the runner puts the job off."""
+    deadline = time.monotonic() + OUTAGE_WAIT_S
+    while True:
+        try:
+            return await step()
+        except UNREACHABLE as error:
+            if time.monotonic() + OUTAGE_RETRY_S > deadline:
+                raise
+            log.info("waiting out an outage", extra={"videoId": video_id, "step": what, "error": str(error)})
+            await asyncio.sleep(OUTAGE_RETRY_S)
 
 
 def rendition_key(video_id: str, rung: str) -> str:
@@ -46,58 +65,85 @@ def rendition_key(video_id: str, rung: str) -> str:
 class Announcer:
     """Publishes the events of one video's job, all under the job's correlation id.
 
-    What the job made (renditions, artwork, quality) is announced by waiting for the bus: the encode
-    is done and stored, so a broker outage is sat out here, holding the job's lease, for up to
-    `bus_wait_s` rather than putting the whole job off and encoding the ladder again. `once` is for
-    what may be lost or is kept elsewhere (progress; a failure, kept in the queue's outbox).
+    What the job made (renditions, artwork, quality) is announced waiting out a broker outage
+    (`outlasting`), holding the job's lease, rather than putting the whole job off and encoding the
+    ladder again. `once` is for what may be lost or is kept elsewhere (progress; a failure, kept in
+    the queue's outbox).
     """
 
     bus: MessageBus
     video_id: str
     correlation_id: str
-    bus_wait_s: float = BUS_WAIT_S
-    retry_s: float = ANNOUNCE_RETRY_S
+
+    def envelope(self, payload: Event, *stable_id: str) -> Envelope:
+        """With `stable_id` parts the id is fixed by them: a re-run announces the same event again, not a new one."""
+        event_id = stable_event_id(payload.TYPE, self.video_id, *stable_id) if stable_id else None
+        return Envelope.wrap(payload, video_id=self.video_id, correlation_id=self.correlation_id, event_id=event_id)
 
     async def __call__(self, payload: Event, *stable_id: str) -> None:
-        """With `stable_id` parts the id is fixed by them: a re-run announces the same event again, not a new one."""
-        deadline = time.monotonic() + self.bus_wait_s
-        while True:
-            try:
-                return await self.once(payload, *stable_id)
-            except BusUnavailable:
-                if time.monotonic() + self.retry_s > deadline:
-                    raise  # the runner puts the job off
-                log.info("bus down: waiting to announce", extra={"videoId": self.video_id, "event": payload.TYPE})
-                await asyncio.sleep(self.retry_s)
+        await self.publish(self.envelope(payload, *stable_id))
+
+    async def publish(self, envelope: Envelope) -> None:
+        await outlasting(lambda: self.bus.publish(envelope), self.video_id, f"announce {envelope.type}")
 
     async def once(self, payload: Event, *stable_id: str) -> None:
         """Publish once; BusUnavailable if the bus does not take it."""
-        event_id = stable_event_id(payload.TYPE, self.video_id, *stable_id) if stable_id else None
-        envelope = Envelope.wrap(payload, video_id=self.video_id, correlation_id=self.correlation_id, event_id=event_id)
-        await self.bus.publish(envelope)
+        await self.bus.publish(self.envelope(payload, *stable_id))
 
 
 class Transcoder:
-    """Turns a job's original into the ladder and announces each rendition."""
+    """Turns a job's original into the ladder and announces each rendition.
+
+    Encode, store every product (renditions, poster, storyboard), record in the job that they are
+    stored with the envelopes that announce them (`jobs`: `JobQueue.keep_stored`), announce them,
+    then measure quality. A worker that takes over a job lost after its checkpoint only announces
+    what the job holds: no second encode (quality is not measured then).
+    """
 
     def __init__(
-        self, storage: ObjectStorage, bus: MessageBus, settings: TranscoderSettings, accel: Accel, threads: int = 0
+        self,
+        storage: ObjectStorage,
+        bus: MessageBus,
+        settings: TranscoderSettings,
+        accel: Accel,
+        threads: int = 0,
+        jobs: JobQueue | None = None,
     ) -> None:
         self._storage = storage
         self._bus = bus
         self._settings = settings
         self._accel = accel
         self._threads = threads  # each encode's ffmpeg threads (0: ffmpeg's choice)
+        self._jobs = jobs  # where the checkpoint is kept (None: nowhere, for tests of one transcode)
 
     async def transcode(self, job: TranscodeJob) -> None:
         announce = Announcer(self._bus, job.video_id, job.correlation_id)
+        if job.stored:
+            log.info("ladder stored by a lost worker: announcing it", extra={"videoId": job.video_id})
+            for doc in job.stored:
+                await announce.publish(Envelope.model_validate(doc))
+            return
         async with scratch_dir(SCRATCH_PREFIX, self._settings.work_dir) as work:  # a killed worker's is swept
             encoded = await self._encode(announce, job.source_key, work)
-            sizes = await self._store_renditions(announce, encoded)
-            await self._store_artwork(announce, encoded)
+            readies = await self._store_renditions(announce.video_id, encoded)
+            artwork = await self._store_artwork(announce.video_id, encoded)
+            products = [
+                *(announce.envelope(ready, ready.rung) for ready in readies),
+                announce.envelope(artwork, "artwork"),
+            ]
+            if not await self._checkpoint(job, products):
+                return  # no longer ours: its heartbeat stops it
+            for envelope in products:
+                await announce.publish(envelope)
             if self._settings.measure_quality:
-                for rung in encoded.rungs:
-                    await self._measure(announce, encoded, rung.name, *sizes[rung.name])
+                for ready in readies:
+                    await self._measure(announce, encoded, ready.rung, ready.width, ready.height)
+
+    async def _checkpoint(self, job: TranscodeJob, products: list[Envelope]) -> bool:
+        if self._jobs is None:
+            return True
+        kept = [envelope.model_dump(mode="json") for envelope in products]
+        return await self._jobs.keep_stored(job.video_id, job.worker, kept)
 
     async def _encode(self, announce: Announcer, source_key: str, work: Path) -> EncodeJob:
         source = work / "source"
@@ -120,37 +166,39 @@ class Transcoder:
         )
         return job
 
-    async def _store_renditions(self, announce: Announcer, job: EncodeJob) -> dict[str, tuple[int, int]]:
-        """Store every rendition, then announce each; returns their frame sizes."""
+    async def _store_renditions(self, video_id: str, job: EncodeJob) -> list[RenditionReady]:
+        """Store every rendition; returns what announces each."""
+        for rung in job.rungs:
+            await self._put_file(video_id, rendition_key(video_id, rung.name), job.output(rung))
         ladder = [rung.name for rung in job.rungs]
-        for rung in job.rungs:
-            await self._storage.put_file(rendition_key(announce.video_id, rung.name), job.output(rung), "video/mp4")
-        sizes = {rung.name: (job.info.width_at(rung.height), rung.height) for rung in job.rungs}  # as encoded
-        for rung in job.rungs:
-            width, height = sizes[rung.name]
-            ready = RenditionReady(
+        return [
+            RenditionReady(
                 rung=rung.name,
-                key=rendition_key(announce.video_id, rung.name),
-                width=width,
-                height=height,
+                key=rendition_key(video_id, rung.name),
+                width=job.info.width_at(rung.height),  # as encoded
+                height=rung.height,
                 ladder=ladder,
                 segment_seconds=job.segment_s,
                 duration_seconds=job.info.duration_s,
             )
-            await announce(ready, rung.name)
-        return sizes
+            for rung in job.rungs
+        ]
 
-    async def _store_artwork(self, announce: Announcer, job: EncodeJob) -> None:
-        prefix = f"artwork/{announce.video_id}/"
+    async def _store_artwork(self, video_id: str, job: EncodeJob) -> ArtworkReady:
+        """Store the poster and the storyboard; returns what announces them."""
+        prefix = f"artwork/{video_id}/"
         poster = job.out_dir / POSTER
         await extract_poster(job.output(job.rungs[0]), job.info.duration_s, poster)
-        await self._storage.put_file(prefix + POSTER, poster, "image/jpeg")
+        await self._put_file(video_id, prefix + POSTER, poster, "image/jpeg")
         sprites = await asyncio.to_thread(lambda: sorted(job.storyboard_dir.glob("sprite_*.jpg")))
         for sprite in sprites:
-            await self._storage.put_file(f"{prefix}{STORYBOARD_DIR}/{sprite.name}", sprite, "image/jpeg")
-        vtt_key = f"{prefix}{STORYBOARD_DIR}/{VTT}"
-        await self._storage.put_bytes(vtt_key, job.storyboard.vtt().encode(), "text/vtt")
-        await announce(ArtworkReady(poster_key=prefix + POSTER, storyboard_key=vtt_key), "artwork")
+            await self._put_file(video_id, f"{prefix}{STORYBOARD_DIR}/{sprite.name}", sprite, "image/jpeg")
+        vtt_key, vtt = f"{prefix}{STORYBOARD_DIR}/{VTT}", job.storyboard.vtt().encode()
+        await outlasting(lambda: self._storage.put_bytes(vtt_key, vtt, "text/vtt"), video_id, "store")
+        return ArtworkReady(poster_key=prefix + POSTER, storyboard_key=vtt_key)
+
+    async def _put_file(self, video_id: str, key: str, path: Path, content_type: str = "video/mp4") -> None:
+        await outlasting(lambda: self._storage.put_file(key, path, content_type), video_id, "store")
 
     async def _measure(self, announce: Announcer, job: EncodeJob, rung: str, width: int, height: int) -> None:
         """Quality is information, not a product: failing to measure it fails nothing."""

@@ -17,6 +17,10 @@ class ObjectNotFound(KeyError):
     """No object has that key."""
 
 
+class StorageUnavailable(Exception):
+    """The object store cannot be reached now (refused, reset, timed out): worth waiting for, not a failure."""
+
+
 def check_key(key: str) -> str:
     """Keys are relative, '/'-separated, of safe characters, with no '..' or empty parts."""
     if not _KEY.match(key) or ".." in key.split("/"):

@@ -1,6 +1,7 @@
 """S3 adapter (MinIO or any S3 endpoint) through the minio SDK.
 
-The SDK is synchronous; every call runs in a thread so the event loop never blocks.
+The SDK is synchronous; every call runs in a thread so the event loop never blocks. An endpoint that
+cannot be reached (after urllib3's own retries, about 3 s) raises `StorageUnavailable`.
 `compose` is server-side (`compose_object`) when every part but the last is at least 5 MiB,
 as S3 requires; smaller parts are concatenated through a temporary file.
 """
@@ -19,11 +20,13 @@ from typing import Any
 from minio import Minio
 from minio.commonconfig import ComposeSource, CopySource
 from minio.error import S3Error
+from urllib3.exceptions import MaxRetryError, ProtocolError
 
-from vodkit_shared.storage.port import READ_CHUNK, ObjectNotFound, ObjectStorage, check_key
+from vodkit_shared.storage.port import READ_CHUNK, ObjectNotFound, ObjectStorage, StorageUnavailable, check_key
 
 _MIN_PART = 5 * 1024 * 1024
 _MISSING = {"NoSuchKey", "NoSuchObject", "NotFound"}
+_UNREACHABLE = (MaxRetryError, ProtocolError, ConnectionError, TimeoutError)  # no answer at all
 
 
 class S3Storage(ObjectStorage):
@@ -39,7 +42,7 @@ class S3Storage(ObjectStorage):
         return cls(client, bucket)
 
     async def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(method, self._bucket, *args, **kwargs)
+        return await _reaching(method, self._bucket, *args, **kwargs)
 
     async def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
         await self._call(self._client.fput_object, check_key(key), str(path), content_type=content_type)
@@ -59,7 +62,7 @@ class S3Storage(ObjectStorage):
         except S3Error as error:
             raise _translate(error, key) from None
         try:
-            while chunk := await asyncio.to_thread(response.read, READ_CHUNK):
+            while chunk := await _reaching(response.read, READ_CHUNK):
                 yield chunk
         finally:
             response.close()
@@ -83,7 +86,7 @@ class S3Storage(ObjectStorage):
             objects = self._client.list_objects(self._bucket, prefix=prefix, recursive=True)
             return sorted(str(o.object_name) for o in objects)
 
-        return await asyncio.to_thread(list_keys)
+        return await _reaching(list_keys)  # type: ignore[no-any-return]
 
     async def delete(self, key: str) -> None:
         await self._call(self._client.remove_object, check_key(key))
@@ -111,6 +114,14 @@ class S3Storage(ObjectStorage):
                     with part.open("rb") as src:
                         await asyncio.to_thread(shutil.copyfileobj, src, out)
             await self.put_file(key, whole)
+
+
+async def _reaching(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """`call` in a thread; StorageUnavailable if the endpoint gave no answer."""
+    try:
+        return await asyncio.to_thread(call, *args, **kwargs)
+    except _UNREACHABLE as error:
+        raise StorageUnavailable(f"the object store cannot be reached ({type(error).__name__})") from None
 
 
 def _translate(error: S3Error, key: str) -> Exception:
