@@ -9,7 +9,7 @@ PROJECTS := shared services/upload services/transcoder services/packager service
 CODE     := shared services cli
 WEB      := services/gateway/web
 
-.PHONY: setup run test test-unit test-contract test-e2e test-slow test-browser lint format clean bench-media bench-upload
+.PHONY: setup run test test-unit test-contract test-e2e test-slow test-browser lint format clean bench-media bench-upload chaos
 
 setup: $(VENV)/.installed $(WEB)/node_modules/.installed
 	@scripts/ensure-ffmpeg
@@ -56,6 +56,11 @@ test-browser: setup
 	@scripts/ensure-rabbitmq
 	@scripts/ensure-chromium
 	VODKIT_REQUIRE_SERVERS=1 $(BIN)/pytest -m 'browser and not slow'
+
+# The chaos suite: tests/chaos (the quick scenarios, also in make test, and the long ones), figures in docs/reliability.md.
+chaos: setup
+	@scripts/ensure-rabbitmq
+	VODKIT_REQUIRE_SERVERS=1 VODKIT_CHAOS_REPORT=docs/reliability.md $(BIN)/pytest tests/chaos -m 'chaos or e2e' --timeout 1800 -rs
 
 lint: setup
 	$(BIN)/ruff check $(CODE) tests bench
