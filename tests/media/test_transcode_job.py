@@ -11,7 +11,7 @@ from vodkit_shared.bus import BusUnavailable, RetryPolicy, Subscription
 from vodkit_shared.bus.memory import MemoryBus
 from vodkit_shared.events import Envelope, RenditionReady, TranscodeProgress
 from vodkit_shared.metadata import open_metadata
-from vodkit_shared.storage import StorageUnavailable, open_storage
+from vodkit_shared.storage import ObjectStorage, StorageUnavailable, open_storage
 from vodkit_shared.storage.files import FileStorage
 from vodkit_transcoder.encode import EncodeJob, ProgressCallback, encode
 from vodkit_transcoder.errors import UnsupportedMedia
@@ -21,6 +21,23 @@ from vodkit_transcoder.settings import TranscoderSettings
 from vodkit_transcoder.worker import Transcoder
 
 pytestmark = pytest.mark.media
+
+
+async def renditions_announced(bus: MemoryBus) -> list[Envelope]:
+    """The `rendition.ready` events the bus will carry, as they come."""
+    ready: list[Envelope] = []
+
+    async def on_ready(envelope: Envelope) -> None:
+        ready.append(envelope)
+
+    await bus.subscribe(Subscription("probe", RenditionReady.TYPE, on_ready))
+    return ready
+
+
+async def store_a_clip(storage: ObjectStorage, tmp_path: Path) -> None:
+    """A 2 s 640x480 original, as v1's upload."""
+    make_clip(tmp_path / "original.mp4", seconds=2, width=640, height=480)
+    await storage.put_file("originals/v1/source", tmp_path / "original.mp4")
 
 
 @pytest.mark.parametrize("source", ["clip", "not-a-video"])
@@ -35,12 +52,7 @@ async def test_temporary_files_are_removed_on_every_path(tmp_path: Path, source:
         original.write_bytes(b"not a video" * 1000)
     await storage.put_file("originals/v1/source", original)
     bus = MemoryBus(f"job-{tmp_path.name}")
-    ready: list[Envelope] = []
-
-    async def on_ready(envelope: Envelope) -> None:
-        ready.append(envelope)
-
-    await bus.subscribe(Subscription("probe", RenditionReady.TYPE, on_ready))
+    await renditions_announced(bus)
     settings = TranscoderSettings(work_dir=scratch, x264_preset="ultrafast", measure_quality=False)
     transcoder = Transcoder(storage, bus, settings, Accel("libx264", "test"))
     job = TranscodeJob(video_id="v1", source_key="originals/v1/source", correlation_id="c1")
@@ -90,8 +102,7 @@ class OutageStorage(FileStorage):
 async def test_an_encoded_ladder_waits_out_a_store_outage_rather_than_failing_an_attempt(tmp_path: Path) -> None:
     """A store outage after the encode failed the attempt (3 of them, 1 s and 2 s apart, failed the video)."""
     storage = OutageStorage(tmp_path / "objects", down_for=2)
-    make_clip(tmp_path / "original.mp4", seconds=2, width=640, height=480)
-    await storage.put_file("originals/v1/source", tmp_path / "original.mp4")
+    await store_a_clip(storage, tmp_path)
     bus = MemoryBus(f"store-outage-{tmp_path.name}")
     settings = TranscoderSettings(work_dir=tmp_path, x264_preset="ultrafast", measure_quality=False)
     try:
@@ -107,15 +118,9 @@ async def test_an_encoded_ladder_waits_out_a_store_outage_rather_than_failing_an
 async def test_an_encoded_ladder_waits_for_the_bus_rather_than_being_encoded_again(tmp_path: Path) -> None:
     """A broker outage after the encode raised out of the job, which was put off and encoded again from the start."""
     storage = await open_storage(f"file://{tmp_path / 'objects'}")
-    make_clip(tmp_path / "original.mp4", seconds=2, width=640, height=480)
-    await storage.put_file("originals/v1/source", tmp_path / "original.mp4")
+    await store_a_clip(storage, tmp_path)
     bus = OutageBus(f"outage-{tmp_path.name}", down_for=2)
-    ready: list[Envelope] = []
-
-    async def on_ready(envelope: Envelope) -> None:
-        ready.append(envelope)
-
-    await bus.subscribe(Subscription("probe", RenditionReady.TYPE, on_ready))
+    ready = await renditions_announced(bus)
     settings = TranscoderSettings(work_dir=tmp_path, x264_preset="ultrafast", measure_quality=False)
     transcoder = Transcoder(storage, bus, settings, Accel("libx264", "test"))
     try:
@@ -150,8 +155,7 @@ async def test_a_worker_lost_after_storing_the_ladder_costs_no_second_encode(
 ) -> None:
     """A kill between storing and announcing (or during a wait for the bus) encoded the whole ladder again."""
     storage = await open_storage(f"file://{tmp_path / 'objects'}")
-    make_clip(tmp_path / "original.mp4", seconds=2, width=640, height=480)
-    await storage.put_file("originals/v1/source", tmp_path / "original.mp4")
+    await store_a_clip(storage, tmp_path)
     metadata = await open_metadata(f"sqlite:///{tmp_path / 'jobs.db'}")
     now = [1000.0]
     jobs = JobQueue(metadata.collection("transcode_jobs"), 60, RetryPolicy(3, 1.0), clock=lambda: now[0])
@@ -163,12 +167,7 @@ async def test_a_worker_lost_after_storing_the_ladder_costs_no_second_encode(
 
     monkeypatch.setattr("vodkit_transcoder.worker.encode", counted)
     bus = DyingBus(f"dying-{tmp_path.name}")
-    ready: list[Envelope] = []
-
-    async def on_ready(envelope: Envelope) -> None:
-        ready.append(envelope)
-
-    await bus.subscribe(Subscription("probe", RenditionReady.TYPE, on_ready))
+    ready = await renditions_announced(bus)
     settings = TranscoderSettings(work_dir=tmp_path, x264_preset="ultrafast", measure_quality=False)
     transcoder = Transcoder(storage, bus, settings, Accel("libx264", "test"), jobs=jobs)
     await jobs.enqueue("v1", "originals/v1/source", "c1")
