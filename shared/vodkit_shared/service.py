@@ -179,6 +179,7 @@ def _storage_ctx(settings: CommonSettings) -> Callable[[web.Application], AsyncI
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         storage = await open_object_storage(settings, app.get(METADATA))
         app[STORAGE] = storage
+        app[READINESS].append(storage.ping)
         yield
         await storage.close()
 

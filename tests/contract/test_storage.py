@@ -132,3 +132,7 @@ async def test_an_adopted_file_is_stored_and_let_go(storage: ObjectStorage, tmp_
     await storage.adopt_file("uploads/v1/parts/0000000000000000-abc", local)
     assert not local.exists()
     assert await storage.get_bytes("uploads/v1/parts/0000000000000000-abc") == data
+
+
+async def test_a_store_in_use_answers_its_readiness_ping(storage: ObjectStorage) -> None:
+    await storage.ping()

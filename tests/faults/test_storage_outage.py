@@ -47,7 +47,7 @@ async def test_an_unreachable_s3_endpoint_is_storage_unavailable_and_back_when_i
         await storage.close()
 
 
-async def test_with_the_store_down_a_chunk_is_503_with_retry_after(
+async def test_with_the_store_down_a_chunk_is_503_with_retry_after_and_the_service_is_not_ready(
     s3_link: tuple[TcpLink, str], tmp_path: Path
 ) -> None:
     """It was a 500 (an unhandled MaxRetryError)."""
@@ -71,7 +71,9 @@ async def test_with_the_store_down_a_chunk_is_503_with_retry_after(
         assert body == {
             "error": {"code": "storage_unavailable", "message": "the object store is unavailable: try again shortly"}
         }
+        assert await ready(base) == 503  # /readyz checked the bus and the metadata store, not the objects
         await link.restore()
+        assert await ready(base) == 200
         status, _, body = await send_chunk(base, b"chunk bytes")
         assert (status, body) == (200, {"status": "success", "uploadedChunks": [0], "nextChunk": 1})
     finally:

@@ -21,6 +21,10 @@ class FileStorage(ObjectStorage):
         self._root = root
         root.mkdir(parents=True, exist_ok=True)
 
+    async def ping(self) -> None:
+        if not await asyncio.to_thread(self._root.is_dir):
+            raise FileNotFoundError("the storage directory is gone")
+
     def _path(self, key: str) -> Path:
         return self._root / check_key(key)
 

@@ -89,5 +89,9 @@ class ObjectStorage(ABC):
             await self.delete(key)
         return len(keys)
 
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise (StorageUnavailable for S3) if the store cannot be used now (readiness)."""
+
     async def close(self) -> None:
         """Release connections."""

@@ -41,6 +41,10 @@ class S3Storage(ObjectStorage):
             await asyncio.to_thread(client.make_bucket, bucket)
         return cls(client, bucket)
 
+    async def ping(self) -> None:
+        if not await self._call(self._client.bucket_exists):
+            raise StorageUnavailable("the bucket does not exist")
+
     async def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
         return await _reaching(method, self._bucket, *args, **kwargs)
 

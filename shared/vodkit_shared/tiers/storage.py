@@ -160,6 +160,10 @@ class TieredStorage(ObjectStorage):
             except Exception:
                 log.exception("could not record an access; it will be missed", extra={"videoId": video})
 
+    async def ping(self) -> None:
+        for tier in TIERS:
+            await self.tiers[tier].ping()
+
     async def close(self) -> None:
         if self._flusher is not None and not self._flusher.done():
             self._flusher.cancel()
