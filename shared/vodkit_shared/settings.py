@@ -1,12 +1,25 @@
-"""Settings common to every service, read once at start from `VODKIT_*` variables."""
+"""Settings common to every service, read once at start from `VODKIT_*` variables.
+
+Any setting can also come from a file: with `VODKIT_SECRETS_DIR=/etc/vodkit/secrets`, the file
+`vodkit_auth_secret` (the variable's name, any case) in that directory gives `VODKIT_AUTH_SECRET`, as a
+mounted Kubernetes Secret lays its keys out. A variable that is set wins over a file.
+"""
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
+
+SECRETS_DIR = "VODKIT_SECRETS_DIR"
 
 
 class CommonSettings(BaseSettings):
@@ -28,6 +41,20 @@ class CommonSettings(BaseSettings):
     tier_warm_url: str = Field("", description="Storage URL of the warm tier (its own bucket or endpoint).")
     tier_cold_url: str = Field("", description="Storage URL of the cold tier (its own bucket or endpoint).")
     access_flush_s: float = Field(30, gt=0, description="How often reads are recorded as video accesses.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then variables, then the files of `VODKIT_SECRETS_DIR` (read when settings are made)."""
+        directory = os.environ.get(SECRETS_DIR)
+        files = (SecretsSettingsSource(settings_cls, secrets_dir=directory),) if directory else ()
+        return (init_settings, env_settings, *files)
 
     def resolved_storage_url(self) -> str:
         return self.storage_url or f"file://{(self.data_dir / 'objects').resolve()}"
