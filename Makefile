@@ -9,7 +9,7 @@ PROJECTS := shared services/upload services/transcoder services/packager service
 CODE     := shared services cli
 WEB      := services/gateway/web
 
-.PHONY: setup run test test-unit test-contract test-e2e test-slow test-browser lint format clean bench-media bench-upload chaos
+.PHONY: setup run test test-unit test-contract test-e2e test-slow test-browser lint format clean bench-media bench-upload chaos images images-check
 
 setup: $(VENV)/.installed $(WEB)/node_modules/.installed
 	@scripts/ensure-ffmpeg
@@ -19,10 +19,10 @@ $(WEB)/node_modules/.installed: $(WEB)/package.json $(WEB)/package-lock.json
 	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-$(VENV)/.installed: requirements-dev.txt $(addsuffix /pyproject.toml,$(PROJECTS))
+$(VENV)/.installed: requirements-dev.txt constraints.txt $(addsuffix /pyproject.toml,$(PROJECTS))
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q $(addprefix -e ,$(PROJECTS)) -r requirements-dev.txt
+	$(BIN)/pip install -q $(addprefix -e ,$(PROJECTS)) -r requirements-dev.txt -c constraints.txt
 	touch $@
 
 run: setup
@@ -61,6 +61,14 @@ test-browser: setup
 chaos: setup
 	@scripts/ensure-rabbitmq
 	VODKIT_REQUIRE_SERVERS=1 VODKIT_CHAOS_REPORT=docs/reliability.md $(BIN)/pytest tests/chaos -m 'chaos or e2e' --timeout 1800 -rs
+
+# Container images from Debian packages and PyPI, no registry (deploy/k8s/README.md, "Images").
+images:
+	@scripts/ensure-image-tools
+	scripts/build-images
+
+images-check: images
+	scripts/check-images
 
 lint: setup
 	$(BIN)/ruff check $(CODE) tests bench
