@@ -24,7 +24,7 @@ from vodkit_shared.events import VideoAssembled
 from vodkit_shared.failures import report_failure
 from vodkit_shared.lifecycle import EndedVideos, subscribe_to_endings
 from vodkit_shared.scratch import sweep_abandoned
-from vodkit_shared.service import BUS, METADATA, STORAGE, service_app, with_resources
+from vodkit_shared.service import BUS, METADATA, STORAGE, running_every, service_app, with_resources
 from vodkit_transcoder.backlog import export_backlog
 from vodkit_transcoder.consumers import TranscodeEvents
 from vodkit_transcoder.hwaccel import choose
@@ -95,8 +95,6 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _backlog(app: web.Application) -> AsyncIterator[None]:
-    exporting = asyncio.create_task(export_backlog(app[JOBS], app[SETTINGS].job_poll_s), name="backlog metrics")
-    yield
-    exporting.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await exporting
+    jobs = app[JOBS]
+    async with running_every(app[SETTINGS].job_poll_s, lambda: export_backlog(jobs)):
+        yield

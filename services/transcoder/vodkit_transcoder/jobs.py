@@ -91,15 +91,18 @@ class JobQueue:
     async def claim(self, worker: str) -> TranscodeJob | None:
         """Take the oldest job that is due: queued, or running under an expired lease."""
         now = self._clock()
-        candidates = [
+        for job in sorted(await self._unfinished(), key=lambda j: j.created_at):
+            if self._claimable(job, now) and (claimed := await self._try_claim(job.video_id, worker)):
+                return claimed
+        return None
+
+    async def _unfinished(self) -> list[TranscodeJob]:
+        """Jobs queued or running: those a worker may have to take."""
+        return [
             TranscodeJob.model_validate(d)
             for state in ("queued", "running")
             for d in await self._c.find("state", state)
         ]
-        for job in sorted(candidates, key=lambda j: j.created_at):
-            if self._claimable(job, now) and (claimed := await self._try_claim(job.video_id, worker)):
-                return claimed
-        return None
 
     def _claimable(self, job: TranscodeJob, now: float) -> bool:
         if job.state == "queued":
@@ -128,12 +131,7 @@ class JobQueue:
     async def backlog(self) -> Backlog:
         """What autoscaling reads: the bus's queues stay near empty, the backlog is here."""
         now = self._clock()
-        waiting = [
-            job
-            for state in ("queued", "running")
-            for job in map(TranscodeJob.model_validate, await self._c.find("state", state))
-            if job.state == "queued" or job.lease_until < now
-        ]
+        waiting = [job for job in await self._unfinished() if job.state == "queued" or job.lease_until < now]
         oldest = min((job.created_at for job in waiting), default=now)
         return Backlog(len(waiting), max(0.0, now - oldest))
 
