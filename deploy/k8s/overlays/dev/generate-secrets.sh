@@ -1,15 +1,15 @@
 #!/bin/sh
-# Writes secrets/*.env with fresh random passwords, consistent across the files. Keeps existing files.
+# Writes secrets/*.env from the *.env.example beside them, each GENERATE replaced by a fresh random
+# value (48 hex characters, URL-safe), one value a file: a file's URLs share their service's
+# password. No value is needed in two files: each service's own files hold its logins, and the
+# stores' setup reads them from there. Keeps files that exist (delete one to make it again; the
+# setup then changes that login's password).
 set -eu
 cd "$(dirname "$0")/secrets"
 rand() { od -An -tx1 -N24 /dev/urandom | tr -d ' \n'; }
-AUTH=$(rand) BUS=$(rand) S3ROOT=$(rand) S3APP=$(rand) DBROOT=$(rand) DBAPP=$(rand)
 for example in *.env.example; do
   target=${example%.example}
   [ -e "$target" ] && { echo "kept $target"; continue; }
-  (umask 077; sed -e "s/replace-with-48-random-characters/$AUTH/" \
-    -e "/RABBITMQ\|amqp/s/\([=:]\)APP_PASSWORD/\1$BUS/" -e "/mongodb\|^APP_PASSWORD/s/\([=:]\)APP_PASSWORD/\1$DBAPP/" \
-    -e "s/APP_SECRET/$S3APP/" -e "/MINIO/s/ROOT_PASSWORD/$S3ROOT/" -e "/MONGO/s/ROOT_PASSWORD/$DBROOT/" \
-    "$example" > "$target")
+  (umask 077; sed "s/GENERATE/$(rand)/g" "$example" > "$target")
   echo "wrote $target"
 done
