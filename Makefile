@@ -6,17 +6,24 @@ HOST     ?= 127.0.0.1
 PORT     ?= 8080
 PROJECTS := shared services/upload services/transcoder services/packager services/storage-tiering \
             services/cdn-purge services/gateway .
-CODE     := shared services cli
+CODE     := shared services cli examples
 WEB      := services/gateway/web
+ASYNCAPI_SPECS := tests/asyncapi
 
-.PHONY: setup run test test-unit test-contract test-e2e test-slow test-browser lint format clean bench-media bench-upload chaos images images-check
+.PHONY: setup run test test-unit test-contract test-e2e test-slow test-browser lint format clean bench-media bench-upload bench-analytics chaos images images-check asyncapi
 
-setup: $(VENV)/.installed $(WEB)/node_modules/.installed
+setup: $(VENV)/.installed $(WEB)/node_modules/.installed $(ASYNCAPI_SPECS)/node_modules/.installed
 	@scripts/ensure-ffmpeg
 
 $(WEB)/node_modules/.installed: $(WEB)/package.json $(WEB)/package-lock.json
 	@scripts/ensure-node
 	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The official AsyncAPI schemas (@asyncapi/specs), which tests/contract/test_asyncapi.py validates against.
+$(ASYNCAPI_SPECS)/node_modules/.installed: $(ASYNCAPI_SPECS)/package.json $(ASYNCAPI_SPECS)/package-lock.json
+	@scripts/ensure-node
+	cd $(ASYNCAPI_SPECS) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 $(VENV)/.installed: requirements-dev.txt constraints.txt $(addsuffix /pyproject.toml,$(PROJECTS))
@@ -34,6 +41,7 @@ test: setup
 	@scripts/ensure-rabbitmq
 	@scripts/ensure-chromium
 	@scripts/ensure-varnish
+	@scripts/ensure-promtool
 	VODKIT_REQUIRE_SERVERS=1 $(BIN)/pytest -rs
 
 test-unit: setup
@@ -62,6 +70,10 @@ chaos: setup
 	@scripts/ensure-rabbitmq
 	VODKIT_REQUIRE_SERVERS=1 VODKIT_CHAOS_REPORT=docs/reliability.md $(BIN)/pytest tests/chaos -m 'chaos or e2e' --timeout 1800 -rs
 
+# The event contract from the event models: docs/asyncapi.json and the reference part of docs/events.md.
+asyncapi: setup
+	$(BIN)/python -m vodkit_shared.asyncapi docs
+
 # Container images from Debian packages and PyPI, no registry (deploy/k8s/README.md, "Images").
 images:
 	@scripts/ensure-image-tools
@@ -86,5 +98,8 @@ bench-upload: setup
 	cd bench/tus-node && npm ci --no-audit --no-fund --loglevel=error
 	$(BIN)/python bench/upload.py $(BENCH_ARGS)
 
+bench-analytics: setup
+	$(BIN)/python bench/analytics.py $(BENCH_ARGS)
+
 clean:
-	rm -rf $(VENV) $(WEB)/node_modules data build .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(WEB)/node_modules $(ASYNCAPI_SPECS)/node_modules data build .mypy_cache .ruff_cache .pytest_cache

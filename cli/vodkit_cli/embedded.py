@@ -1,7 +1,9 @@
 """`vodkit up`: all six services in one process, on the embedded defaults.
 
-Each service keeps its own app (and its own /healthz, /metrics) on a loopback port; they share
+Each service keeps its own app (and its own /healthz, /readyz) on a loopback port; they share
 the in-memory bus, the data dir's files and its SQLite database. Only the gateway is public.
+They share one Prometheus registry too: the gateway's /metrics serves all six services' metrics,
+once, and the internal ports answer 404 there (`vodkit_shared.metrics.withhold_metrics`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 from aiohttp import web
 
 from vodkit_cli.services import SERVICES
+from vodkit_shared.metrics import withhold_metrics
 from vodkit_shared.service import start_site
 
 INTERNAL_HOST = "127.0.0.1"
@@ -25,7 +28,9 @@ async def run_all(host: str, port: int) -> None:
         for name, spec in SERVICES.items():
             if name == "gateway":
                 continue
-            runner, bound = await start_site(spec.create_app(spec.settings(port=0)), INTERNAL_HOST, 0)
+            app = spec.create_app(spec.settings(port=0))
+            withhold_metrics(app)  # the gateway's /metrics serves the process's one registry
+            runner, bound = await start_site(app, INTERNAL_HOST, 0)
             runners.append(runner)
             upload_port = bound if name == "upload" else upload_port
         gateway = SERVICES["gateway"]

@@ -1,20 +1,24 @@
-"""`vodkit`: up | serve SERVICE | token | tier run | upload FILE."""
+"""`vodkit`: up | serve SERVICE | token | tier run | upload FILE | jobs list|retry|replay."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 
+from vodkit_cli import jobs
 from vodkit_cli.embedded import run_all
 from vodkit_cli.services import SERVICES
 from vodkit_cli.tier import parse_now, print_report, run_pass
 from vodkit_cli.uploader import UploadFailed, finish_line, upload
-from vodkit_shared.logs import configure_logging
+from vodkit_shared.access_log import ACCESS_LOG, AccessLine
+from vodkit_shared.logs import logging_configured
 from vodkit_shared.service import SHUTDOWN_GRACE_S
 from vodkit_shared.settings import CommonSettings
 from vodkit_shared.tokens import Tokens
@@ -43,7 +47,24 @@ def _parser() -> argparse.ArgumentParser:
     token = commands.add_parser("token", help="print a user token signed with VODKIT_AUTH_SECRET")
     token.add_argument("--user", required=True)
     token.add_argument("--ttl", type=int, default=30 * 24 * 3600, help="seconds (default 30 days)")
+    token.add_argument("--admin", action="store_true", help="with the admin role (the job console)")
     token.set_defaults(command=_token)
+
+    jobs = commands.add_parser("jobs", help="the job console: failed videos, retries, dead letters (admin)")
+    jobs.add_argument("--url", default="http://127.0.0.1:8080", help="gateway base URL")
+    jobs.add_argument("--token", default=None, help="an admin token (default: one made from VODKIT_AUTH_SECRET)")
+    jobs.add_argument("--json", action="store_true", help="print the API's JSON answer")
+    job_actions = jobs.add_subparsers(required=True, metavar="ACTION")
+    jobs_list = job_actions.add_parser("list", help="videos waiting, running or failed")
+    jobs_list.add_argument("--state", choices=("waiting", "running", "failed"), default=None)
+    jobs_list.add_argument("--dead-letters", action="store_true", help="list the consumers' dead letters instead")
+    jobs_list.set_defaults(command=_jobs_list)
+    jobs_retry = job_actions.add_parser("retry", help="run a failed video again")
+    jobs_retry.add_argument("video_id")
+    jobs_retry.set_defaults(command=_jobs_retry)
+    jobs_replay = job_actions.add_parser("replay", help="put a consumer's dead letters back on its queues")
+    jobs_replay.add_argument("service", help="the consumer, e.g. transcoder")
+    jobs_replay.set_defaults(command=_jobs_replay)
 
     tier = commands.add_parser("tier", help="storage tiers").add_subparsers(required=True, metavar="ACTION")
     tier_run = tier.add_parser("run", help="run one tiering pass now and print what moved")
@@ -63,33 +84,81 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _up(args: argparse.Namespace) -> None:
-    configure_logging(CommonSettings().log_level)
-    asyncio.run(run_all(args.host, args.port))
+    with logging_configured(CommonSettings()):  # on exit, the log files' thread writes what is queued
+        asyncio.run(run_all(args.host, args.port))
 
 
 def _serve(args: argparse.Namespace) -> None:
     spec = SERVICES[args.service]
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = spec.settings(**overrides)
-    configure_logging(settings.log_level)
-    app = spec.create_app(settings)
-    web.run_app(
-        app, host=settings.host, port=settings.port, access_log=None, print=None, shutdown_timeout=SHUTDOWN_GRACE_S
-    )
+    with logging_configured(settings):
+        app = spec.create_app(settings)
+        web.run_app(
+            app,
+            host=settings.host,
+            port=settings.port,
+            access_log_class=AccessLine,
+            access_log=ACCESS_LOG,
+            print=None,
+            shutdown_timeout=SHUTDOWN_GRACE_S,
+        )
 
 
 def _token(args: argparse.Namespace) -> None:
-    print(Tokens(CommonSettings().resolved_auth_secret()).user_token(args.user, args.ttl))
+    roles = ("admin",) if args.admin else ()
+    print(Tokens(CommonSettings().resolved_auth_secret()).user_token(args.user, args.ttl, roles))
+
+
+def _console(args: argparse.Namespace, method: str, path: str, params: dict[str, str] | None = None) -> Any:
+    token = args.token or Tokens(CommonSettings().resolved_auth_secret()).user_token("cli-admin", 600, ("admin",))
+    return asyncio.run(jobs.call(args.url, token, method, path, params))
+
+
+def _jobs_command(run: Callable[[argparse.Namespace], list[str]]) -> Callable[[argparse.Namespace], int]:
+    """A console action: its lines on stdout; a refusal or no gateway, one line on stderr."""
+
+    def command(args: argparse.Namespace) -> int:
+        try:
+            lines = run(args)
+        except (jobs.ConsoleRefused, aiohttp.ClientError, TimeoutError, OSError, ValueError) as error:
+            print(f"vodkit jobs: {' '.join(str(error).split()) or type(error).__name__}", file=sys.stderr)
+            return 1
+        print("\n".join(lines))
+        return 0
+
+    return command
+
+
+@_jobs_command
+def _jobs_list(args: argparse.Namespace) -> list[str]:
+    if args.dead_letters:
+        body = _console(args, "GET", "/api/admin/dead-letters")
+        return [jobs.as_json(body)] if args.json else jobs.dead_letter_lines(body)
+    body = _console(args, "GET", "/api/admin/jobs", {"state": args.state} if args.state else None)
+    return [jobs.as_json(body)] if args.json else jobs.job_lines(body)
+
+
+@_jobs_command
+def _jobs_retry(args: argparse.Namespace) -> list[str]:
+    body = _console(args, "POST", f"/api/admin/videos/{args.video_id}/retry")
+    return [jobs.as_json(body)] if args.json else [f"{body['videoId']}: {body['status']} (retry {body['retries']})"]
+
+
+@_jobs_command
+def _jobs_replay(args: argparse.Namespace) -> list[str]:
+    body = _console(args, "POST", f"/api/admin/dead-letters/{args.service}/replay")
+    return [jobs.as_json(body)] if args.json else [f"{body['service']}: {body['replayed']} replayed"]
 
 
 def _tier_run(args: argparse.Namespace) -> int:
-    configure_logging(CommonSettings().log_level)
     try:
         now = parse_now(args.now)
     except ValueError:
         print(f"vodkit tier run: --now must be an ISO-8601 time, not {args.now!r}", file=sys.stderr)
         return 2
-    report = asyncio.run(run_pass(now))
+    with logging_configured(CommonSettings(), stream=sys.stderr):  # stdout is the report
+        report = asyncio.run(run_pass(now))
     print_report(report, now)
     return 1 if report.failed else 0
 

@@ -35,6 +35,8 @@ E = TypeVar("E", bound=Event)
 
 
 class ChunkReceived(Event):
+    """A chunk of an upload is stored (upload service)."""
+
     TYPE: ClassVar[str] = "chunk.received"
     chunk_index: int = Field(description="0-based index of the stored chunk.")
     total_chunks: int = Field(description="How many chunks the whole upload has.")
@@ -43,6 +45,8 @@ class ChunkReceived(Event):
 
 
 class VideoAssembled(Event):
+    """Every chunk is in: the original is assembled and verified (upload service)."""
+
     TYPE: ClassVar[str] = "video.assembled"
     source_key: str = Field(description="Storage key of the assembled original.")
     size: int = Field(description="Bytes in the original.")
@@ -50,12 +54,16 @@ class VideoAssembled(Event):
 
 
 class TranscodeProgress(Event):
+    """How far the transcode is, at its start and then at most once a second (transcoder)."""
+
     TYPE: ClassVar[str] = "transcode.progress"
     percent: float = Field(ge=0, le=100, description="Share of the source transcoded so far.")
     ladder: list[str] = Field(description="Rungs this source is transcoded to, e.g. ['720p', '480p'].")
 
 
 class RenditionReady(Event):
+    """One rung of the ladder is encoded and stored (transcoder)."""
+
     TYPE: ClassVar[str] = "rendition.ready"
     rung: str = Field(description="Rung name, e.g. '720p'.")
     key: str = Field(description="Storage key of the rendition's MP4.")
@@ -67,6 +75,8 @@ class RenditionReady(Event):
 
 
 class RenditionMeasured(Event):
+    """A rung's quality against its source is measured (transcoder)."""
+
     TYPE: ClassVar[str] = "rendition.measured"
     rung: str = Field(description="Rung name, e.g. '720p'.")
     ssim: float = Field(description="Mean SSIM (all planes) against the source scaled to the rung; 1 is identical.")
@@ -74,12 +84,16 @@ class RenditionMeasured(Event):
 
 
 class ArtworkReady(Event):
+    """The poster and the storyboard are stored (transcoder)."""
+
     TYPE: ClassVar[str] = "artwork.ready"
     poster_key: str = Field(description="Storage key of the poster JPEG.")
     storyboard_key: str = Field(description="Storage key of the storyboard's WebVTT index (sprites beside it).")
 
 
 class PackageDone(Event):
+    """The video's HLS is written, master playlist last: it can be played (packager)."""
+
     TYPE: ClassVar[str] = "package.done"
     master_key: str = Field(description="Storage key of the master playlist.")
     prefix: str = Field(description="Storage prefix holding every HLS object of the video.")
@@ -88,9 +102,14 @@ class PackageDone(Event):
 
 
 class VideoFailed(Event):
+    """A stage gave up on the video; it ends `failed` (any stage)."""
+
     TYPE: ClassVar[str] = "video.failed"
     stage: str = Field(description="Service that gave up: upload, transcoder or packager.")
     reason: str = Field(description="Readable reason, shown to the uploader; never a server path or URL.")
+    attempts: int | None = Field(
+        None, ge=1, description="Tries the stage made before it gave up, where it counts them."
+    )
 
     @field_validator("reason")
     @classmethod
@@ -99,13 +118,25 @@ class VideoFailed(Event):
         return without_locations(reason)
 
 
+class VideoRetried(Event):
+    """An admin retried a failed video: a new run starts, its events under this envelope's correlation id (gateway)."""
+
+    TYPE: ClassVar[str] = "video.retried"
+    failed_stage: str = Field(description="Stage the video had failed at (transcoder or packager): where it resumes.")
+    by: str = Field(description="Admin who asked for the retry.")
+
+
 class VideoDeleted(Event):
+    """The owner deleted the video; its objects are gone (gateway)."""
+
     TYPE: ClassVar[str] = "video.deleted"
     owner: str = Field(description="User the video belonged to.")
     prefixes: list[str] = Field(description="Storage prefixes whose objects were removed, e.g. `hls/{videoId}/`.")
 
 
 class ObjectTiered(Event):
+    """Some of a video's objects moved to another storage tier (storage-tiering)."""
+
     TYPE: ClassVar[str] = "object.tiered"
     source_tier: str = Field(description="Tier the objects left: hot, warm or cold.")
     destination_tier: str = Field(description="Tier the objects are in now.")
@@ -114,6 +145,8 @@ class ObjectTiered(Event):
 
 
 class CdnPurged(Event):
+    """Cache nodes purged the paths an event made stale (cdn-purge)."""
+
     TYPE: ClassVar[str] = "cdn.purged"
     paths: list[str] = Field(description="Public paths purged; a path ending in '/' purges all below it.")
     nodes: int = Field(description="Cache nodes that confirmed the purge.")
@@ -131,11 +164,26 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RenditionMeasured,
         PackageDone,
         VideoFailed,
+        VideoRetried,
         VideoDeleted,
         ObjectTiered,
         CdnPurged,
     )
 }
+
+
+_RETRY = ":retry-"
+
+
+def retry_correlation(video_id: str, run: int) -> str:
+    """The correlation id of a video's `run`th retry: each retry is a run of its own (run 0 is the upload's)."""
+    return f"{video_id}{_RETRY}{run}" if run else video_id
+
+
+def run_of(correlation_id: str) -> int:
+    """Which run of its video an event belongs to: 0 for the upload's, n for the nth retry's."""
+    _, marker, number = correlation_id.rpartition(_RETRY)
+    return int(number) if marker and number.isdigit() else 0
 
 
 def stable_event_id(event_type: str, video_id: str, *parts: str) -> uuid.UUID:

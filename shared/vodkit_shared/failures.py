@@ -11,6 +11,7 @@ def report_failure(bus: MessageBus, stage: str) -> GiveUpHandler:
     async def on_give_up(envelope: Envelope, error: BaseException) -> None:
         reason = str(error) if isinstance(error, PermanentError) else f"{stage} failed: {error}"
         failed = VideoFailed(stage=stage, reason=reason[:1000])
-        await bus.publish(envelope.follow(failed, stable_event_id(VideoFailed.TYPE, envelope.video_id, stage)))
+        event_id = stable_event_id(VideoFailed.TYPE, envelope.video_id, stage, envelope.correlation_id)  # one per run
+        await bus.publish(envelope.follow(failed, event_id))
 
     return on_give_up

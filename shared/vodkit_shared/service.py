@@ -15,10 +15,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
+from vodkit_shared.access_log import ACCESS_LOG, AccessLine, access_log_for, name_service_lines, request_id_header_for
 from vodkit_shared.bus import BusUnavailable, MessageBus, RetryPolicy, open_bus
 from vodkit_shared.metadata import MetadataStore, open_metadata
+from vodkit_shared.metrics import serves_metrics
 from vodkit_shared.settings import CommonSettings
 from vodkit_shared.storage import ObjectStorage, StorageUnavailable
 from vodkit_shared.tiers import open_object_storage
@@ -37,7 +39,11 @@ READINESS = web.AppKey("readiness", list[ReadinessCheck])
 SHUTDOWN_GRACE_S = 3.0
 
 HTTP_REQUESTS = Counter("vodkit_http_requests_total", "HTTP requests served", ["service", "route", "status"])
-HTTP_SECONDS = Histogram("vodkit_http_request_seconds", "HTTP request latency", ["service", "route"])
+HTTP_SECONDS = Histogram(
+    "vodkit_http_request_duration_seconds", "HTTP request latency, long-lived streams left out", ["service", "route"]
+)
+STREAMS = ("text/event-stream",)  # open as long as the client listens: their time is no latency
+READY = Gauge("vodkit_service_ready", "1 if the last /readyz found every dependency answering, else 0", ["service"])
 
 
 class ApiError(Exception):
@@ -105,7 +111,8 @@ async def json_errors(
         log.info("client disconnected", extra={"service": service, "path": request.path})
         response = web.json_response(error_body("client_disconnected", "the client went away"), status=CLIENT_GONE)
     HTTP_REQUESTS.labels(service, route, str(response.status)).inc()
-    HTTP_SECONDS.labels(service, route).observe(time.perf_counter() - started)
+    if response.content_type not in STREAMS:
+        HTTP_SECONDS.labels(service, route).observe(time.perf_counter() - started)
     return response
 
 
@@ -132,18 +139,25 @@ async def readyz(request: web.Request) -> web.Response:
         try:
             await check()
         except Exception as error:  # noqa: BLE001 - any failure means not ready
+            READY.labels(request.app[SERVICE]).set(0)
             return web.json_response({"status": "unready", "reason": str(error)}, status=503)
+    READY.labels(request.app[SERVICE]).set(1)
     return web.json_response({"status": "ready", "service": request.app[SERVICE]})
 
 
-async def metrics(_: web.Request) -> web.Response:
+async def metrics(request: web.Request) -> web.Response:
+    if not serves_metrics(request.app):
+        raise web.HTTPNotFound()
     response = web.Response(body=generate_latest())
     response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     return response
 
 
 def service_app(name: str, client_max_size: int = 1024**2) -> web.Application:
-    app = web.Application(middlewares=[json_errors], client_max_size=client_max_size)
+    # access_log first: what json_errors logs names the request too (aiohttp writes the line, `AccessLine`)
+    app = web.Application(middlewares=[access_log_for(name), json_errors], client_max_size=client_max_size)
+    name_service_lines(app, name)
+    app.on_response_prepare.append(request_id_header_for(name))
     app[SERVICE] = name
     app[READINESS] = []
     app.router.add_get("/healthz", healthz)
@@ -221,7 +235,7 @@ async def running_every(interval_s: float, work: Callable[[], Awaitable[object]]
 
 async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
     """Serve `app`; returns its runner and the port it listens on (useful with port 0)."""
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S)
+    runner = web.AppRunner(app, access_log_class=AccessLine, access_log=ACCESS_LOG, shutdown_timeout=SHUTDOWN_GRACE_S)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

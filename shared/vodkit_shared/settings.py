@@ -11,7 +11,7 @@ import os
 import secrets
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -36,6 +36,9 @@ class CommonSettings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the service's HTTP server binds.")
     port: int = Field(0, description="Port of the service's HTTP server (0: any free port).")
     log_level: str = Field("INFO", description="Python logging level.")
+    log_dir: Path | None = Field(None, description="Also write error.log and combined.log (JSON lines) here.")
+    log_file_max_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="A log file is rotated at this size.")
+    log_file_count: int = Field(5, ge=1, description="Files kept of each log, the one being written included.")
     retry_attempts: int = Field(3, ge=1, description="Deliveries of one event before it is dead-lettered.")
     retry_base_delay_s: float = Field(1.0, ge=0, description="First retry delay; it doubles each time.")
     tier_warm_url: str = Field("", description="Storage URL of the warm tier (its own bucket or endpoint).")
@@ -55,6 +58,11 @@ class CommonSettings(BaseSettings):
         directory = os.environ.get(SECRETS_DIR)
         files = (SecretsSettingsSource(settings_cls, secrets_dir=directory),) if directory else ()
         return (init_settings, env_settings, *files)
+
+    @field_validator("log_dir", mode="before")
+    @classmethod
+    def _no_log_dir_when_empty(cls, value: object) -> object:
+        return None if value == "" else value  # `VODKIT_LOG_DIR=` turns file logs off, not on in the working dir
 
     def resolved_storage_url(self) -> str:
         return self.storage_url or f"file://{(self.data_dir / 'objects').resolve()}"

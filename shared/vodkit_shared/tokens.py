@@ -1,7 +1,7 @@
 """The three kinds of JWT vodkit issues and checks.
 
-- user tokens: HS256 with the shared secret itself, claim `sub` = user id, so any identity
-  tool holding `VODKIT_AUTH_SECRET` can issue them;
+- user tokens: HS256 with the shared secret itself, claim `sub` = user id (and `roles`, e.g.
+  `["admin"]` for the job console), so any identity tool holding `VODKIT_AUTH_SECRET` can issue them;
 - upload tokens (the seed's): videoId, userId, issued-at, 1 hour;
 - playback tokens: one video, short-lived.
 Upload and playback tokens are signed with keys derived from the secret per purpose, so no
@@ -43,16 +43,18 @@ class Tokens:
         self._upload_key = _derive(secret, "upload")
         self._playback_key = _derive(secret, "playback")
 
-    def user_token(self, user_id: str, ttl_s: int = 30 * 24 * 3600) -> str:
+    def user_token(self, user_id: str, ttl_s: int = 30 * 24 * 3600, roles: tuple[str, ...] = ()) -> str:
         now = int(time.time())
-        return jwt.encode({"sub": user_id, "iat": now, "exp": now + ttl_s}, self._user_key, ALGORITHM)
+        claims: dict[str, Any] = {"sub": user_id, "iat": now, "exp": now + ttl_s}
+        if roles:
+            claims["roles"] = list(roles)
+        return jwt.encode(claims, self._user_key, ALGORITHM)
 
     def verify_user(self, token: str) -> str:
-        claims = _decode(token, self._user_key)
-        subject = claims.get("sub")
-        if not isinstance(subject, str) or not subject:
-            raise TokenError("token has no 'sub' claim")
-        return subject
+        return user_subject(self.verify_user_claims(token))
+
+    def verify_user_claims(self, token: str) -> dict[str, Any]:
+        return _decode(token, self._user_key)
 
     def upload_token(
         self,
@@ -98,6 +100,20 @@ class Tokens:
         if not isinstance(video_id, str):
             raise TokenError("playback token lacks videoId")
         return video_id
+
+
+def user_subject(claims: dict[str, Any]) -> str:
+    """The user id of a user token's claims."""
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject:
+        raise TokenError("token has no 'sub' claim")
+    return subject
+
+
+def has_role(claims: dict[str, Any], role: str) -> bool:
+    """Whether a user token's `roles` claim (a list of strings, as identity providers write it) names `role`."""
+    roles = claims.get("roles")
+    return isinstance(roles, list) and role in roles
 
 
 def _derive(secret: str, purpose: str) -> str:

@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 from tests.support import AMQP_URL, eventually, need_rabbitmq
 from vodkit_shared.bus import MessageBus, PermanentError, RetryPolicy, Subscription
 from vodkit_shared.bus.memory import MemoryBus
+from vodkit_shared.bus.port import DeadLetter
 from vodkit_shared.bus.rabbitmq import RabbitBus
 from vodkit_shared.events import ChunkReceived, Envelope, VideoAssembled
 
@@ -230,3 +231,63 @@ async def test_a_refusal_the_subscription_names_is_dead_lettered_without_retry(n
     assert calls == [1]
     assert isinstance(given_up[0], PermanentError)
     assert str(given_up[0]) == "the original is not what was declared"
+
+
+async def test_dead_letters_can_be_looked_at_then_replayed_to_the_consumer_that_gave_up(new_bus: BusFactory) -> None:
+    bus = await new_bus()
+    healthy = asyncio.Event()
+    seen: dict[str, list[Envelope]] = {"fussy": [], "other": []}
+
+    async def fussy(envelope: Envelope) -> None:
+        seen["fussy"].append(envelope)
+        if not healthy.is_set():
+            raise PermanentError("cannot take it yet")
+
+    async def other(envelope: Envelope) -> None:
+        seen["other"].append(envelope)
+
+    await bus.subscribe(Subscription("fussy", ChunkReceived.TYPE, fussy))
+    await bus.subscribe(Subscription("other", ChunkReceived.TYPE, other))
+    event = chunk_event()
+    await bus.publish(event)
+
+    letters: list[DeadLetter] = []
+
+    async def dead_lettered() -> bool:
+        letters[:] = await bus.peek_dead_letters("fussy")
+        return bool(letters)
+
+    await eventually(dead_lettered)
+    assert [(d.envelope.id, d.attempts) for d in letters] == [(event.id, 1)]
+    assert "cannot take it yet" in letters[0].error
+    assert letters[0].queue.endswith(f"fussy.{ChunkReceived.TYPE}")
+    assert [d.envelope.id for d in await bus.peek_dead_letters("fussy")] == [event.id]  # looking takes nothing
+
+    healthy.set()
+    assert await bus.replay_dead_letters("fussy") == 1
+    await eventually(lambda: len(seen["fussy"]) == 2)
+    assert [e.id for e in seen["fussy"]] == [event.id, event.id]
+    assert await bus.peek_dead_letters("fussy") == []
+    assert await bus.replay_dead_letters("fussy") == 0
+    await asyncio.sleep(0.2)
+    assert [e.id for e in seen["other"]] == [event.id]  # the replay went to the one queue, not the exchange
+
+
+def test_a_memory_bus_of_one_name_in_a_second_event_loop_gets_a_broker_of_its_own() -> None:
+    """Tests run one loop after another in one process: a broker whose queues were bound to the first
+    loop made the second's consumers fail with 'bound to a different event loop'."""
+
+    async def round_trip() -> list[Envelope]:
+        bus, seen = MemoryBus("shared-name", POLICY), []
+
+        async def hear(envelope: Envelope) -> None:
+            seen.append(envelope)
+
+        await bus.subscribe(Subscription("svc", ChunkReceived.TYPE, hear))
+        await bus.publish(chunk_event())
+        await eventually(lambda: len(seen) == 1)
+        await bus.close()
+        return seen
+
+    assert len(asyncio.run(round_trip())) == 1
+    assert len(asyncio.run(round_trip())) == 1

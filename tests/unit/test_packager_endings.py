@@ -13,7 +13,7 @@ from vodkit_packager.hls import Variant
 from vodkit_packager.packages import Packages
 from vodkit_packager.settings import PackagerSettings
 from vodkit_packager.worker import Packager
-from vodkit_shared.events import Envelope, PackageDone, RenditionReady
+from vodkit_shared.events import Envelope, PackageDone, RenditionReady, retry_correlation
 from vodkit_shared.lifecycle import EndedVideos
 from vodkit_shared.storage import ObjectStorage
 
@@ -113,3 +113,14 @@ async def test_a_duplicate_rendition_of_a_packaged_video_redoes_nothing(rig: Rig
     await eventually(lambda: rig.done[-1].video_id == "later")
     assert master not in await rig.storage.keys(f"hls/{VIDEO}/")
     assert [e.video_id for e in rig.done] == [VIDEO, "later"]
+
+
+async def test_a_failed_runs_late_failure_cannot_end_the_retry_it_hears_after(rig: Rig) -> None:
+    """Heard before `video.retried`, the retry's first rendition left the video open to a late `video.failed`
+    of the failed run, which discarded the retry's HLS and left it `processing` for ever."""
+    await rig.ended.record(VIDEO, "failed", run=0)
+    retry = ready().model_copy(update={"correlation_id": retry_correlation(VIDEO, 1)})
+    await rig.packager.on_rendition_ready(retry)  # its video.retried has not come yet
+    await eventually(lambda: [e.correlation_id for e in rig.done] == [retry_correlation(VIDEO, 1)])
+    assert not await rig.ended.record(VIDEO, "failed", run=0)  # the failed run's, again: stale, nothing ends
+    assert await rig.storage.keys(f"hls/{VIDEO}/") != []

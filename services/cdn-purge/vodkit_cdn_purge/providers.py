@@ -18,7 +18,7 @@ import aiohttp
 from prometheus_client import Counter, Histogram
 
 PURGE_REQUESTS = Counter("vodkit_cdn_purge_requests_total", "Purge requests sent to cache nodes", ["outcome"])
-PURGE_SECONDS = Histogram("vodkit_cdn_purge_seconds", "Time to purge one event's paths on every node")
+PURGE_SECONDS = Histogram("vodkit_cdn_purge_duration_seconds", "Time to purge one event's paths on every node")
 
 
 class PurgeFailed(Exception):

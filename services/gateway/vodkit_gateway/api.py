@@ -25,6 +25,7 @@ from vodkit_gateway.schemas import (
     VideoStatusBody,
 )
 from vodkit_gateway.videos import VideoRecord
+from vodkit_shared import log_context
 from vodkit_shared.events import Envelope, VideoDeleted, stable_event_id
 from vodkit_shared.lifecycle import object_prefixes
 from vodkit_shared.service import BUS, STORAGE, ApiError
@@ -49,6 +50,7 @@ async def create_video(request: web.Request) -> web.Response:
         visibility=body.visibility,
     )
     await request.app[VIDEOS].create(video)
+    log_context.bind_video(video.video_id)  # its access line names the video it made
     return reply(upload_grant(request, video), status=201)
 
 

@@ -8,7 +8,8 @@ Each route's scheme is its operation's `security` in the route table, and `enfor
 checks it before the handler runs: `user` (401 without a valid user token), `optional_user` (a
 wrong token is still a 401), `upload` (a valid upload token; the upload service checks again which
 video it is for), `upload_or_user`, or none. Handlers read what it verified (`caller`,
-`request[UPLOAD_GRANT]`) and never check a token themselves.
+`request[UPLOAD_GRANT]`) and never check a token themselves. `admin` (the job console) is `user` plus
+403 unless the token's `roles` claim names `admin` or its user is one of `VODKIT_ADMIN_USERS`.
 
 A video is `private` (its owner only), `unlisted` (anyone with its id) or `public` (also listed).
 Only the owner changes or deletes it.
@@ -24,12 +25,12 @@ from aiohttp import web
 from jose import JWTError, jwt
 
 from vodkit_gateway.jwks import JsonWebKeys
-from vodkit_gateway.keys import CALLER, TOKENS, UPLOAD_GRANT, USER_AUTH, VERIFIED_USER, VIDEOS
+from vodkit_gateway.keys import CALLER, SETTINGS, TOKENS, UPLOAD_GRANT, USER_AUTH, VERIFIED_USER, VIDEOS
 from vodkit_gateway.openapi import Security, matched_operation
 from vodkit_gateway.schemas import VIDEO_ID_PATTERN
 from vodkit_gateway.videos import VideoRecord
 from vodkit_shared.service import ApiError, bearer_token
-from vodkit_shared.tokens import TokenError, Tokens, UploadGrant
+from vodkit_shared.tokens import TokenError, Tokens, UploadGrant, has_role, user_subject
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -46,20 +47,23 @@ class UserAuth:
 
     async def user(self, token: str) -> str:
         """The user id (`sub`) of a valid user token; TokenError otherwise."""
+        subject = user_subject(await self.claims(token))
+        if len(subject) > _MAX_SUBJECT:
+            raise TokenError("'sub' claim is too long")
+        return subject
+
+    async def claims(self, token: str) -> dict[str, Any]:
+        """The verified claims of a user token; TokenError if it is not one."""
         try:
             header = jwt.get_unverified_header(token)
         except JWTError as error:
             raise TokenError(str(error)) from None
         algorithm = header.get("alg")
         if algorithm == "HS256":
-            subject = self._tokens.verify_user(token)
-        elif algorithm == "RS256" and self._jwks is not None:
-            subject = _subject(await self._provider_claims(token, header.get("kid")))
-        else:
-            raise TokenError(f"user tokens are signed with HS256{' or RS256' if self._jwks else ''}, not {algorithm}")
-        if len(subject) > _MAX_SUBJECT:
-            raise TokenError("'sub' claim is too long")
-        return subject
+            return self._tokens.verify_user_claims(token)
+        if algorithm == "RS256" and self._jwks is not None:
+            return await self._provider_claims(token, header.get("kid"))
+        raise TokenError(f"user tokens are signed with HS256{' or RS256' if self._jwks else ''}, not {algorithm}")
 
     async def _provider_claims(self, token: str, kid: Any) -> dict[str, Any]:
         assert self._jwks is not None
@@ -76,13 +80,6 @@ class UserAuth:
         except JWTError as error:
             raise TokenError(str(error)) from None
         return dict(claims)
-
-
-def _subject(claims: dict[str, Any]) -> str:
-    subject = claims.get("sub")
-    if not isinstance(subject, str) or not subject:
-        raise TokenError("token has no 'sub' claim")
-    return subject
 
 
 async def verified_user(request: web.Request) -> str:
@@ -131,6 +128,16 @@ async def _upload_or_user(request: web.Request) -> None:
         await _upload(request)
 
 
+async def _admin(request: web.Request) -> None:
+    """A user token of an admin: its `roles` claim names `admin`, or its user is in `VODKIT_ADMIN_USERS`."""
+    await _user(request)
+    if request[CALLER] in request.app[SETTINGS].admin_users:
+        return
+    claims = await request.app[USER_AUTH].claims(bearer_token(request))  # valid: `_user` verified it
+    if not has_role(claims, "admin"):
+        raise ApiError(403, "forbidden", "this needs an admin: a token with the 'admin' role")
+
+
 async def _open(_: web.Request) -> None:
     pass
 
@@ -140,6 +147,7 @@ _CHECKS: dict[Security, Callable[[web.Request], Awaitable[None]]] = {
     "optional_user": _optional_user,
     "upload": _upload,
     "upload_or_user": _upload_or_user,
+    "admin": _admin,
     "none": _open,
 }
 

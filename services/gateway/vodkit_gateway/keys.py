@@ -11,6 +11,8 @@
 | `USER_AUTH` | user-token verification, with the identity provider's keys | `app._user_auth` |
 | `UPLOAD_CLIENT` | the HTTP client for the upload service | `app._upload_client` |
 | `RATE_LIMITER` | the shared rate-limit counters (absent when limits are off) | `app._rate_limits` |
+| `WEBHOOKS`, `DELIVERIES`, `ADDRESS_GUARD` | webhooks, their deliveries, which URLs they may call | `app._webhooks` |
+| `ANALYTICS`, `ANALYTICS_WRITER` | playback samples and figures; the writer storing reports | `app._analytics` |
 
 Per request: `CALLER` (the user the operation's scheme verified, None for an anonymous
 `optional_user`) and `UPLOAD_GRANT` (the upload token's grant), both set by `auth.enforce_security`
@@ -30,11 +32,15 @@ from aiohttp import web
 if TYPE_CHECKING:
     import aiohttp
 
+    from vodkit_gateway.analytics_intake import SampleWriter
     from vodkit_gateway.auth import UserAuth
     from vodkit_gateway.openapi import OperationTable
     from vodkit_gateway.ratelimit import RateLimiter
     from vodkit_gateway.settings import GatewaySettings
     from vodkit_gateway.videos import Videos
+    from vodkit_gateway.webhook_guard import AddressGuard
+    from vodkit_gateway.webhooks import Deliveries, Webhooks
+    from vodkit_shared.analytics import AnalyticsStore
     from vodkit_shared.tokens import TokenError, Tokens, UploadGrant
 
 SETTINGS: web.AppKey[GatewaySettings] = web.AppKey("gateway_settings")
@@ -46,6 +52,11 @@ VIDEOS: web.AppKey[Videos] = web.AppKey("videos")
 USER_AUTH: web.AppKey[UserAuth] = web.AppKey("user_auth")
 UPLOAD_CLIENT: web.AppKey[aiohttp.ClientSession] = web.AppKey("upload_client")
 RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
+WEBHOOKS: web.AppKey[Webhooks] = web.AppKey("webhooks")
+DELIVERIES: web.AppKey[Deliveries] = web.AppKey("webhook_deliveries")
+ADDRESS_GUARD: web.AppKey[AddressGuard] = web.AppKey("webhook_address_guard")
+ANALYTICS: web.AppKey[AnalyticsStore] = web.AppKey("analytics")
+ANALYTICS_WRITER: web.AppKey[SampleWriter] = web.AppKey("analytics_writer")
 
 CALLER: web.RequestKey[str | None] = web.RequestKey("caller")
 UPLOAD_GRANT: web.RequestKey[UploadGrant] = web.RequestKey("upload_grant")

@@ -22,8 +22,8 @@ from vodkit_gateway.schemas import ErrorBody
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # what the caller must show, checked before the handler (auth.enforce_security): a user token; a user
 # token or none (a wrong one is still a 401); an upload token; either an upload token or a user token
-Security = Literal["user", "optional_user", "upload", "upload_or_user", "none"]
-RateClass = Literal["api", "read", "upload", "playback"]  # which budget a request draws on (ratelimit.py)
+Security = Literal["user", "optional_user", "upload", "upload_or_user", "admin", "none"]
+RateClass = Literal["api", "read", "upload", "playback", "analytics"]  # which budget a request draws on (ratelimit.py)
 _REF = "#/components/schemas/{model}"
 
 _ERRORS = {
@@ -170,6 +170,7 @@ def _operation(op: Operation, models: set[type[BaseModel]]) -> dict[str, Any]:
         "optional_user": [{"userToken": []}, {}],
         "upload": [{"uploadToken": []}],
         "upload_or_user": [{"uploadToken": []}, {"userToken": []}],
+        "admin": [{"userToken": ["admin"]}],
         "none": [],
     }[op.security]
     return spec
@@ -180,6 +181,8 @@ def _responses(op: Operation, models: set[type[BaseModel]]) -> dict[str, Any]:
     errors = set(op.errors)
     if op.security != "none":
         errors.add(401)
+    if op.security == "admin":
+        errors.add(403)
     if op.rate_limited:
         errors.add(429)
     for status in sorted(errors):

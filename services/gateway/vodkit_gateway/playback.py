@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from aiohttp import web
+from prometheus_client import Counter
 
 from vodkit_gateway.auth import video_id
 from vodkit_gateway.keys import TOKENS
@@ -45,6 +46,15 @@ _CACHE = {
     ".vtt": "public, max-age=3600",
 }
 _REWRITTEN = (".m3u8", ".vtt")
+SERVED = Counter("vodkit_playback_served_bytes_total", "Body bytes sent to players, by kind", ["kind"])
+_KINDS = {
+    ".m3u8": "playlist",
+    ".ts": "segment",
+    ".m4s": "segment",
+    ".mp4": "segment",
+    ".jpg": "artwork",
+    ".vtt": "artwork",
+}
 _URI_ATTRIBUTE = re.compile(r'URI="([^"]+)"')
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -114,6 +124,8 @@ async def _serve_rewritten(request: web.Request, key: str, suffix: str, token: s
         status=200 if byte_range is None else 206,
         headers=_headers(suffix, len(body), byte_range),
     )
+    if request.method != "HEAD":
+        SERVED.labels(_KINDS[suffix]).inc(len(body) if byte_range is None else byte_range.length)
     return response
 
 
@@ -127,6 +139,7 @@ async def _stream(request: web.Request, key: str, suffix: str, size: int) -> web
         try:
             async for chunk in request.app[STORAGE].stream(key, offset, length):
                 await response.write(chunk)
+                SERVED.labels(_KINDS[suffix]).inc(len(chunk))
         except ObjectNotFound:
             pass  # deleted between stat and read: the response is cut short, and its length tells
     await response.write_eof()

@@ -1,4 +1,4 @@
-"""Rate limits per client and route class (api, read, upload, playback), shared by every gateway replica.
+"""Rate limits per client and route class (api, read, upload, playback, analytics), shared by every gateway replica.
 
 The class is the matched operation's `rate_class` in the route table: `api` for writes (the seed's
 100 per 15 minutes), `read` for the API's reads (status, details, lists, the live stream), sized
@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from aiohttp import web
+from prometheus_client import Counter
 
 from vodkit_gateway.auth import upload_grant, verified_user
 from vodkit_gateway.keys import RATE_LIMITER, SETTINGS
@@ -34,6 +35,7 @@ from vodkit_shared.service import ApiError
 from vodkit_shared.tokens import TokenError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+REFUSED = Counter("vodkit_ratelimit_refusals_total", "Requests refused with 429, by rate class", ["rate_class"])
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,7 @@ def budgets(settings: GatewaySettings) -> dict[str, Budget]:
         "read": Budget(settings.rate_limit_read, window),
         "upload": Budget(settings.rate_limit_upload, window),
         "playback": Budget(settings.rate_limit_playback, window),
+        "analytics": Budget(settings.rate_limit_analytics, window),
     }
 
 
@@ -171,6 +174,7 @@ async def rate_limits(request: web.Request, handler: Handler) -> web.StreamRespo
     decision = await limiter.hit(kind, await client_key(request))
     headers = decision.headers(limiter.budget(kind))
     if not decision.allowed:
+        REFUSED.labels(kind).inc()
         raise ApiError(
             429,
             "rate_limited",

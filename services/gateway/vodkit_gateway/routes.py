@@ -8,23 +8,35 @@ from typing import Any
 
 from aiohttp import web
 
-from vodkit_gateway import api, playback, tus, upload_proxy, webpage
-from vodkit_gateway.keys import OPENAPI
+from vodkit_gateway import admin, analytics_api, api, playback, tus, upload_proxy, webhook_api, webpage
+from vodkit_gateway.analytics_schemas import AcceptedBatch, AnalyticsBody, PlaybackBatch
+from vodkit_gateway.keys import OPENAPI, SETTINGS
 from vodkit_gateway.openapi import Body, Operation, Param, Reply, document
 from vodkit_gateway.schemas import (
     MAX_UPLOAD,
     VIDEO_ID_PATTERN,
     ChunkForm,
     ChunkProgress,
+    CreatedWebhookBody,
     CreateVideo,
+    CreateWebhook,
+    DeadLetterList,
+    DeliveryBody,
+    DeliveryList,
     Health,
+    JobList,
+    ReplayBody,
+    RetryBody,
     UpdateVideo,
     UploadGrantBody,
     UploadState,
     VideoDetailsBody,
     VideoList,
     VideoStatusBody,
+    WebhookBody,
+    WebhookList,
 )
+from vodkit_shared.asyncapi import document_json
 from vodkit_shared.rungs import RUNG_PATTERN
 from vodkit_shared.service import healthz, metrics, readyz
 
@@ -162,6 +174,221 @@ def _tus_upload(method: str, operation_id: str, summary: str, reply: Reply, *ext
 async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(request.app[OPENAPI])
 
+
+async def asyncapi_json(request: web.Request) -> web.Response:
+    """The event contract, naming the exchange this deployment publishes on."""
+    return web.Response(text=document_json(request.app[SETTINGS].bus_exchange), content_type="application/json")
+
+
+WEBHOOK_ID = Param(
+    "webhook_id",
+    "path",
+    {"type": "string", "pattern": webhook_api.ID_PATTERN},
+    "The webhook's id (a lowercase UUID).",
+    route_pattern="[0-9a-f-]{36}",
+)
+DELIVERY_ID = Param(
+    "delivery_id",
+    "path",
+    {"type": "string", "pattern": webhook_api.ID_PATTERN},
+    "The delivery's id (a lowercase UUID).",
+    route_pattern="[0-9a-f-]{36}",
+)
+CONSUMER = Param(
+    "service",
+    "path",
+    {"type": "string", "pattern": "^[a-z][a-z-]{0,40}$"},
+    "A consumer's name, e.g. `transcoder` (VODKIT_DEAD_LETTER_SERVICES lists them).",
+    route_pattern="[a-z][a-z-]{0,40}",
+)
+ADMIN_OPERATIONS = [  # the job console (admin.py): 403 for a user token without the admin role
+    Operation(
+        "GET",
+        "/api/admin/jobs",
+        admin.list_jobs,
+        "listJobs",
+        "Videos waiting, being worked on, or failed",
+        "admin",
+        {200: Reply("Newest first, processing before failed.", JobList)},
+        errors=(400,),
+        security="admin",
+        rate_class="read",
+        params=(Param("state", "query", {"type": "string", "enum": list(admin.JOB_STATES)}, "Only these.", False),),
+    ),
+    Operation(
+        "POST",
+        "/api/admin/videos/{video_id}/retry",
+        admin.retry_video,
+        "retryVideo",
+        "Run a failed video again: from its original, or from its renditions if packaging failed",
+        "admin",
+        {202: Reply("Back in processing; it ends completed or failed.", RetryBody)},
+        errors=(404, 409),
+        security="admin",
+        params=(VIDEO_ID,),
+        description="409 unless the video failed after its upload completed (an upload that failed left no "
+        "original to start from).",
+    ),
+    Operation(
+        "GET",
+        "/api/admin/dead-letters",
+        admin.list_dead_letters,
+        "listDeadLetters",
+        "Events each consumer gave up on, left where they are",
+        "admin",
+        {200: Reply("Per consumer, oldest first.", DeadLetterList)},
+        errors=(404,),
+        security="admin",
+        rate_class="read",
+        params=(Param("service", "query", CONSUMER.schema, "Only this consumer's.", False),),
+    ),
+    Operation(
+        "POST",
+        "/api/admin/dead-letters/{service}/replay",
+        admin.replay_dead_letters,
+        "replayDeadLetters",
+        "Put a consumer's dead letters back on its queues, as first deliveries",
+        "admin",
+        {200: Reply("How many went back.", ReplayBody)},
+        errors=(404,),
+        security="admin",
+        params=(CONSUMER,),
+        description="Consumers are idempotent: replaying an event that was handled since changes nothing.",
+    ),
+]
+
+WEBHOOK_OPERATIONS = [
+    Operation(
+        "POST",
+        "/api/webhooks",
+        webhook_api.create_webhook,
+        "createWebhook",
+        "Register a webhook for events about my videos",
+        "webhooks",
+        {201: Reply("Registered; the secret is shown only now.", CreatedWebhookBody)},
+        errors=(*JSON_ERRORS, 409),
+        security="user",
+        body=Body("application/json", CreateWebhook),
+        description="400 for an unknown event type, a URL that is not http(s), or one that leads to a "
+        "loopback, private, link-local or reserved address (unless VODKIT_WEBHOOK_ALLOW_PRIVATE).",
+    ),
+    Operation(
+        "GET",
+        "/api/webhooks",
+        webhook_api.list_webhooks,
+        "listWebhooks",
+        "My webhooks (without their secrets)",
+        "webhooks",
+        {200: Reply("The caller's webhooks, oldest first.", WebhookList)},
+        security="user",
+        rate_class="read",
+    ),
+    Operation(
+        "GET",
+        "/api/webhooks/{webhook_id}",
+        webhook_api.get_webhook,
+        "getWebhook",
+        "One of my webhooks (without its secret)",
+        "webhooks",
+        {200: Reply("The webhook.", WebhookBody)},
+        errors=(404,),
+        security="user",
+        rate_class="read",
+        params=(WEBHOOK_ID,),
+    ),
+    Operation(
+        "DELETE",
+        "/api/webhooks/{webhook_id}",
+        webhook_api.delete_webhook,
+        "deleteWebhook",
+        "Delete a webhook and its delivery log; nothing more is sent",
+        "webhooks",
+        {204: Reply("Deleted.")},
+        errors=(404,),
+        security="user",
+        params=(WEBHOOK_ID,),
+    ),
+    Operation(
+        "GET",
+        "/api/webhooks/{webhook_id}/deliveries",
+        webhook_api.list_deliveries,
+        "listWebhookDeliveries",
+        "A webhook's delivery log, newest first",
+        "webhooks",
+        {200: Reply("The newest 100 deliveries.", DeliveryList)},
+        errors=(404,),
+        security="user",
+        rate_class="read",
+        params=(WEBHOOK_ID,),
+    ),
+    Operation(
+        "POST",
+        "/api/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
+        webhook_api.redeliver,
+        "redeliverWebhookDelivery",
+        "Send a delivery again now, with the same event id",
+        "webhooks",
+        {202: Reply("Due again now.", DeliveryBody)},
+        errors=(404, 409),
+        security="user",
+        params=(WEBHOOK_ID, DELIVERY_ID),
+        description="409 while an attempt of it is in flight.",
+    ),
+]
+
+_DAY = {"type": "string", "format": "date"}
+ANALYTICS_RANGE = (
+    Param("from", "query", _DAY, "First UTC day (YYYY-MM-DD); default: 6 days before `to`.", required=False),
+    Param("to", "query", _DAY, "Last UTC day, inclusive (YYYY-MM-DD); default: today.", required=False),
+)
+ANALYTICS_OPERATIONS = [  # playback analytics (analytics_api.py, docs/analytics.md)
+    Operation(
+        "POST",
+        "/api/playback-events",
+        analytics_api.post_playback_events,
+        "postPlaybackEvents",
+        "Report what a player saw: a view, buffer health, levels, stalls, errors",
+        "analytics",
+        {202: Reply("Stored.", AcceptedBatch)},
+        errors=(*JSON_ERRORS, 403, 503),
+        security="optional_user",
+        rate_class="analytics",
+        params=(TOKEN,),
+        body=Body("application/json", PlaybackBatch),
+        description="Authorised by the playback token of the video watched (403 for another video's). A user "
+        "token, if sent, names the viewer. Times (`at`) must lie within the last day and at most 5 minutes "
+        "ahead (400 otherwise). 503 while the store is too far behind.",
+    ),
+    Operation(
+        "GET",
+        "/api/videos/{video_id}/analytics",
+        analytics_api.video_analytics,
+        "getVideoAnalytics",
+        "A video's playback analytics, by UTC day",
+        "analytics",
+        {200: Reply("The figures.", AnalyticsBody)},
+        errors=(400, 403, 404),
+        security="user",
+        rate_class="read",
+        params=(VIDEO_ID, *ANALYTICS_RANGE),
+        description="The owner only. 400 if `from` is after `to` or the range is longer than "
+        "VODKIT_ANALYTICS_MAX_RANGE_DAYS (366).",
+    ),
+    Operation(
+        "GET",
+        "/api/analytics",
+        analytics_api.fleet_analytics,
+        "getFleetAnalytics",
+        "Playback analytics of every video, and the processing funnel",
+        "analytics",
+        {200: Reply("The figures, with `funnel`.", AnalyticsBody)},
+        errors=(400,),
+        security="admin",
+        rate_class="read",
+        params=ANALYTICS_RANGE,
+        description="400 if `from` is after `to` or the range is longer than VODKIT_ANALYTICS_MAX_RANGE_DAYS (366).",
+    ),
+]
 
 OPERATIONS: list[Operation] = [
     Operation(
@@ -343,6 +570,9 @@ OPERATIONS: list[Operation] = [
         description="Only while bytes are missing: a complete upload is 409 (delete the video instead).",
         security="user",
     ),
+    *WEBHOOK_OPERATIONS,
+    *ADMIN_OPERATIONS,
+    *ANALYTICS_OPERATIONS,
     _playback("getMasterPlaylist", "master.m3u8", playback.serve_master, "Master playlist (URIs signed)"),
     _playback("getMediaPlaylist", "{rung}/playlist.m3u8", playback.serve_media_playlist, "A rung's playlist", RUNG),
     _playback("getSegment", "{rung}/{segment}", playback.serve_segment, "A media segment", RUNG, SEGMENT),
@@ -358,6 +588,16 @@ OPERATIONS: list[Operation] = [
         "This document",
         "meta",
         {200: Reply("OpenAPI 3.1.", schema={"type": "object"})},
+        rate_limited=False,
+    ),
+    Operation(
+        "GET",
+        "/api/asyncapi.json",
+        asyncapi_json,
+        "getAsyncApi",
+        "The events vodkit publishes on the bus (docs/events.md)",
+        "meta",
+        {200: Reply("AsyncAPI 3.0.", schema={"type": "object"})},
         rate_limited=False,
     ),
     Operation(
@@ -402,10 +642,20 @@ OPERATIONS: list[Operation] = [
     ),
     Operation(
         "GET",
+        "/dashboard",
+        webpage.dashboard,
+        "getDashboard",
+        "The playback analytics dashboard (plots of the analytics API's figures)",
+        "web",
+        {200: Reply("HTML.", schema={"type": "string"}, media_type="text/html")},
+        rate_limited=False,
+    ),
+    Operation(
+        "GET",
         "/web/{asset}",
         webpage.asset,
         "getWebAsset",
-        "A script or style sheet of the web page",
+        "A script or style sheet of the web page or the dashboard",
         "web",
         {200: Reply("The file.", schema={"type": "string"}, media_type="*/*")},
         errors=(404,),

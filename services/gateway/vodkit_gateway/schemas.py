@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, field_validator
 from pydantic.alias_generators import to_camel
 
 from vodkit_gateway.videos import Quality, Status, Visibility
+from vodkit_gateway.webhook_guard import MAX_URL_LENGTH
+from vodkit_gateway.webhooks import DeliveryState
+from vodkit_shared.events import EVENT_TYPES
 
 VIDEO_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 MAX_UPLOAD = "{max_upload_bytes}"  # in the OpenAPI document: the configured limit, filled in when it is built
@@ -117,3 +120,110 @@ class Health(Body):
     status: str
     service: str | None = None
     reason: str | None = None
+
+
+class CreateWebhook(RequestBody):
+    url: str = Field(
+        min_length=8,
+        max_length=MAX_URL_LENGTH,
+        pattern=r"^https?://",
+        description="Where deliveries are POSTed: http(s), and by default a public address only.",
+    )
+    events: list[str] = Field(
+        min_length=1,
+        max_length=len(EVENT_TYPES),
+        description="Event types to deliver, e.g. `package.done`, `video.failed` (duplicates count once).",
+        json_schema_extra={"items": {"type": "string", "enum": list[JsonValue](sorted(EVENT_TYPES))}},
+    )
+
+    @field_validator("events")
+    @classmethod
+    def _known(cls, events: list[str]) -> list[str]:
+        unknown = sorted(set(events) - set(EVENT_TYPES))
+        if unknown:
+            raise ValueError(f"unknown event types {unknown}; known: {sorted(EVENT_TYPES)}")
+        return events
+
+
+class WebhookBody(Body):
+    id: str = Field(description="The webhook's id.")
+    url: str = Field(description="Where deliveries are POSTed.")
+    events: list[str] = Field(description="Event types delivered.")
+    created_at: float = Field(description="Unix seconds.")
+
+
+class CreatedWebhookBody(WebhookBody):
+    secret: str = Field(description="Key of the `Vodkit-Signature` HMAC; shown only this once.")
+
+
+class WebhookList(Body):
+    webhooks: list[WebhookBody]
+
+
+class DeliveryBody(Body):
+    id: str = Field(description="The delivery's id (one per webhook and event).")
+    event_id: str = Field(description="The envelope's id, sent as `Vodkit-Event-Id` on every attempt.")
+    event_type: str = Field(description="e.g. `package.done`.")
+    video_id: str
+    state: DeliveryState = Field(description="`pending` (to be tried), `sending`, `delivered`, or `failed` for good.")
+    attempts: int = Field(ge=0, description="Attempts made so far.")
+    last_status: int | None = Field(description="HTTP status of the last answer, if there was one.")
+    last_error: str | None = Field(description="Why the last attempt failed, if it did.")
+    response_excerpt: str | None = Field(description="The first bytes of the last answer's body.")
+    next_attempt_at: float | None = Field(description="When the next attempt is due (Unix seconds), if one is.")
+    created_at: float = Field(description="When the delivery was recorded (Unix seconds).")
+    delivered_at: float | None = Field(description="When a 2xx answer came (Unix seconds).")
+
+
+class DeliveryList(Body):
+    deliveries: list[DeliveryBody] = Field(description="The newest deliveries first (at most 100).")
+
+
+# ---- the job console (admin.py) ----------------------------------------------------------------
+
+JobState = Literal["waiting", "running", "failed"]
+
+
+class JobBody(Body):
+    video_id: str
+    owner: str = Field(description="User the video belongs to.")
+    filename: str
+    state: JobState = Field(description="waiting (assembled, no encode yet), running, or failed.")
+    progress: int = Field(ge=0, le=100, description="Percent done.")
+    failed_stage: str | None = Field(description="Stage that gave up (upload, transcoder, packager), if failed.")
+    reason: str | None = Field(description="Why it failed, if it did.")
+    attempts: int | None = Field(description="Tries the failed stage made (the transcoder counts them), if known.")
+    retries: int = Field(ge=0, description="Times an admin retried it.")
+    retryable: bool = Field(description="Whether `POST /api/admin/videos/{videoId}/retry` would take it.")
+    created_at: float = Field(description="When the video was created (Unix seconds).")
+    updated_at: float = Field(description="When its state last changed (Unix seconds).")
+
+
+class JobList(Body):
+    jobs: list[JobBody]
+
+
+class RetryBody(Body):
+    video_id: str
+    status: Status = Field(description="`processing`: the retry is under way.")
+    retries: int = Field(ge=1, description="Times an admin retried it, this one included.")
+
+
+class DeadLetterBody(Body):
+    service: str = Field(description="The consumer that gave up on it.")
+    event_id: str
+    type: str = Field(description="Event type.")
+    video_id: str
+    occurred_at: str = Field(description="When the event happened (ISO 8601).")
+    queue: str = Field(description="The consumer's queue, where a replay puts it back.")
+    error: str = Field(description="Why the consumer gave up.")
+    attempts: int = Field(ge=1, description="Deliveries it had.")
+
+
+class DeadLetterList(Body):
+    dead_letters: list[DeadLetterBody]
+
+
+class ReplayBody(Body):
+    service: str
+    replayed: int = Field(ge=0, description="Dead letters put back on their queues, as first deliveries.")

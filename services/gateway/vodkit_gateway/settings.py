@@ -4,6 +4,10 @@ from pydantic import Field
 
 from vodkit_shared.settings import CommonSettings
 
+# every consumer (service name of its subscriptions) whose dead letters the job console reaches
+DEAD_LETTER_SERVICES = (
+    "upload", "transcoder", "packager", "storage-tiering", "cdn-purge", "gateway", "gateway-webhooks",
+)  # fmt: skip
 _WEB = Path(__file__).resolve().parents[1] / "web"
 
 
@@ -40,6 +44,9 @@ class GatewaySettings(CommonSettings):
     rate_limit_playback: int = Field(
         3000, ge=1, description="Playback requests per client per window: a viewer fetches a segment every 2–15 s."
     )
+    rate_limit_analytics: int = Field(
+        1800, ge=1, description="Player reports per client per window: 20 players behind one address, one every 10 s."
+    )
     rate_limits_enabled: bool = Field(True, description="Turn every rate limit off (tests, trusted networks).")
     trusted_proxy_hops: int = Field(
         0, ge=0, description="Proxies in front that append to X-Forwarded-For; 0 uses the peer address."
@@ -47,7 +54,40 @@ class GatewaySettings(CommonSettings):
     cors_origins: list[str] = Field(default_factory=list, description="Other origins allowed to call the API.")
     live_stream_s: float = Field(55, gt=0, description="How long one server-sent event stream stays open.")
     live_poll_s: float = Field(1, gt=0, description="How often a server-sent event stream checks for changes.")
+    admin_users: list[str] = Field(
+        default_factory=list,
+        description="User ids with the admin role (job console), besides tokens whose `roles` claim says so.",
+    )
+    dead_letter_services: list[str] = Field(
+        default_factory=lambda: list(DEAD_LETTER_SERVICES),
+        description="Consumers whose dead letters the job console shows and replays.",
+    )
     web_dir: Path = Field(_WEB, description="Directory of the web page and its installed npm packages.")
+    # webhooks (webhooks.py, webhook_delivery.py, webhook_guard.py)
+    webhook_allow_private: bool = Field(
+        False, description="Let webhooks call loopback, private, link-local and reserved addresses (tests, LANs)."
+    )
+    webhook_retry_for_s: float = Field(24 * 3600, gt=0, description="How long a delivery is retried before it fails.")
+    webhook_retry_base_s: float = Field(10, gt=0, description="Wait after a delivery's first failed attempt; doubles.")
+    webhook_retry_max_delay_s: float = Field(3600, gt=0, description="Longest wait between two attempts.")
+    webhook_connect_timeout_s: float = Field(3, gt=0, description="Time to connect to a webhook's receiver.")
+    webhook_timeout_s: float = Field(10, gt=0, description="Time for a whole delivery attempt, answer included.")
+    webhook_interval_s: float = Field(1, gt=0, description="How often due deliveries are looked for.")
+    webhook_max_per_user: int = Field(20, ge=1, description="Webhooks one user may have.")
+    webhook_log_keep_s: float = Field(7 * 24 * 3600, gt=0, description="How long ended deliveries stay in the log.")
+    # playback analytics (analytics_api.py, analytics_intake.py, vodkit_shared.analytics)
+    analytics_retention_s: float = Field(
+        30 * 24 * 3600,
+        ge=2 * 24 * 3600,
+        description="How long raw playback samples are kept (whole UTC days); daily rollups are kept for good.",
+    )
+    analytics_sweep_interval_s: float = Field(
+        3600, gt=0, description="How often recent days are rolled up and expired samples deleted."
+    )
+    analytics_queue_samples: int = Field(
+        100_000, ge=100, description="Samples accepted but not yet stored beyond which reports are shed (503)."
+    )
+    analytics_max_range_days: int = Field(366, ge=1, description="Longest range (days) one analytics answer covers.")
 
     @property
     def strict_transport(self) -> bool:

@@ -7,6 +7,8 @@ from aiohttp import web
 
 from vodkit_gateway.auth import owned_video, video_id
 from vodkit_gateway.keys import CALLER, SETTINGS, TOKENS, UPLOAD_CLIENT, UPLOAD_GRANT, VIDEOS
+from vodkit_shared import log_context
+from vodkit_shared.access_log import REQUEST_ID_HEADER
 from vodkit_shared.service import ApiError
 
 _FORWARDED = ("Authorization", "Content-Type", "Content-Length")
@@ -24,6 +26,7 @@ async def _refuse_closed_upload(request: web.Request) -> None:
     The route's `upload` scheme verified the token; the upload service checks it again, and which video
     and chunk it is for. It hears of a deletion by an event, moments later; the record here is gone at once."""
     grant = request[UPLOAD_GRANT]
+    log_context.bind_video(grant.video_id)  # a chunk's route names no video: its token does
     video = await request.app[VIDEOS].get(grant.video_id)
     if video is None or video.status != "uploading":
         state = "deleted" if video is None else video.status
@@ -54,6 +57,8 @@ async def forward(
     url = request.app[SETTINGS].upload_url.rstrip("/") + path
     names = _FORWARDED + pass_headers
     headers = {name: request.headers[name] for name in names if name in request.headers}
+    if (request_id := log_context.bound().get("requestId")) is not None:
+        headers[REQUEST_ID_HEADER] = request_id  # the upload service's lines of this request share it
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     try:

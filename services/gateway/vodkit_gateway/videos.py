@@ -4,6 +4,10 @@ Events reach the gateway on separate queues, so they can come out of order (a la
 `transcode.progress` after `package.done`). `project` is written so that order does not matter:
 status only moves forward (uploading → processing → completed | failed), progress never falls,
 and a rung's state never goes back.
+
+The one way back is an admin's retry of a failed video: it starts a new run (`events.run_of`, in
+the correlation id), back in `processing`. Events of an earlier run change nothing any more; the
+first event of a later run starts it, even if its `video.retried` is still on its way.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from vodkit_shared.events import (
     TranscodeProgress,
     VideoAssembled,
     VideoFailed,
+    run_of,
 )
 from vodkit_shared.metadata import Collection, Document
 
@@ -52,6 +57,9 @@ class VideoRecord(BaseModel):
     progress: int = 0
     qualities: dict[str, Quality] = Field(default_factory=dict)
     error: str | None = None
+    failed_stage: str | None = None  # the stage that gave up: upload, transcoder or packager
+    attempts: int | None = None  # the tries it made, where the stage counts them
+    run: int = 0  # 0 for the upload's; n after the nth retry
     duration_s: float | None = None
     quality: dict[str, MeasuredQuality] = Field(default_factory=dict)
     artwork: bool = False
@@ -62,6 +70,11 @@ class VideoRecord(BaseModel):
 def project(video: VideoRecord, envelope: Envelope) -> VideoRecord:
     """The record after `envelope`; a pure function of both."""
     v = video.model_copy(deep=True)
+    run = run_of(envelope.correlation_id)
+    if run < v.run:
+        return v  # a run a retry has replaced
+    if run > v.run:
+        _start_run(v, run)
     final = v.status in ("completed", "failed")  # what is late for a finished video changes nothing of it
     if envelope.type == VideoAssembled.TYPE:
         _advance(v, "processing")
@@ -87,10 +100,17 @@ def project(video: VideoRecord, envelope: Envelope) -> VideoRecord:
             v.qualities = {rung: "ready" for rung in done.renditions}
             v.progress, v.duration_s = 100, done.duration_seconds
     elif envelope.type == VideoFailed.TYPE and _advance(v, "failed"):
-        v.error = envelope.payload(VideoFailed).reason
+        failed = envelope.payload(VideoFailed)
+        v.error, v.failed_stage, v.attempts = failed.reason, failed.stage, failed.attempts
         v.qualities = {rung: ("ready" if q == "ready" else "failed") for rung, q in v.qualities.items()}
     v.updated_at = time.time()
     return v
+
+
+def _start_run(video: VideoRecord, run: int) -> None:
+    """A retry: back to `processing`, as if the video had just been assembled."""
+    video.run, video.status, video.progress = run, "processing", 0
+    video.error, video.failed_stage, video.attempts, video.qualities = None, None, None, {}
 
 
 def _advance(video: VideoRecord, status: Status) -> bool:
@@ -119,6 +139,9 @@ class Videos:
     async def public(self) -> list[VideoRecord]:
         found = map(VideoRecord.model_validate, await self._c.find("visibility", "public"))
         return sorted((v for v in found if v.status == "completed"), key=_newest_first)
+
+    async def in_status(self, status: Status) -> list[VideoRecord]:
+        return sorted(map(VideoRecord.model_validate, await self._c.find("status", status)), key=_newest_first)
 
     async def uploading(self) -> list[VideoRecord]:
         """Videos whose upload is not over (assembled, failed) yet."""

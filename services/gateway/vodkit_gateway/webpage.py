@@ -1,4 +1,4 @@
-"""The web page: one HTML file, its script and style, and hls.js from the npm registry.
+"""The web page and the analytics dashboard: HTML, scripts and styles, hls.js and Chart.js from the npm registry.
 
 The page is same-origin with the API, so it needs no CORS, and a strict Content-Security-Policy
 (only this origin's scripts) applies to it.
@@ -16,14 +16,23 @@ from vodkit_shared.service import ApiError
 
 ASSETS = {
     "app.js": ("app.js", "text/javascript"),
+    "playback-report.js": ("playback-report.js", "text/javascript"),
     "style.css": ("style.css", "text/css"),
     "hls.min.js": ("node_modules/hls.js/dist/hls.min.js", "text/javascript"),
+    "dashboard.js": ("dashboard.js", "text/javascript"),
+    "dashboard.css": ("dashboard.css", "text/css"),
+    "chart.umd.min.js": ("node_modules/chart.js/dist/chart.umd.min.js", "text/javascript"),
 }
 _HEADERS = {"Content-Security-Policy": PAGE_POLICY, "Cache-Control": "no-cache"}
 
 
 async def index(request: web.Request) -> web.FileResponse:
     return await _file(request, "index.html", "text/html")
+
+
+async def dashboard(request: web.Request) -> web.FileResponse:
+    """The playback analytics dashboard: it reads the analytics API with the caller's user token."""
+    return await _file(request, "dashboard.html", "text/html")
 
 
 async def asset(request: web.Request) -> web.FileResponse:

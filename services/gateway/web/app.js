@@ -217,6 +217,7 @@ function element(tag, properties, text) {
 
 // ---- the player: hls.js, a quality menu, the poster, storyboard previews --------------------
 let hls = null;
+let report = null;  // what this playback reports (playback-report.js)
 
 async function play(videoId) {
   $("player-error").textContent = "";
@@ -224,6 +225,7 @@ async function play(videoId) {
   $("player").hidden = false;
   $("player-title").textContent = video.filename;
   const media = $("video");
+  if (report) report.stop();
   if (hls) hls.destroy();
   media.poster = video.posterUrl || "";
   hls = new Hls({ capLevelToPlayerSize: false });
@@ -236,6 +238,8 @@ async function play(videoId) {
     window.vodkit.errors.push(data.details);
     if (data.fatal) $("player-error").textContent = `Playback error: ${data.details}`;
   });
+  report = startPlaybackReport({ hls, media, videoId, playbackUrl: video.playbackUrl, userToken: token });
+  window.vodkit.report = report;
   hls.loadSource(video.playbackUrl);
   hls.attachMedia(media);
   storyboard = video.storyboardUrl ? await loadStoryboard(video.storyboardUrl) : [];
@@ -316,7 +320,7 @@ function showPreview(time, share) {
 }
 
 // ---- start ---------------------------------------------------------------------------------
-window.vodkit = { hls: null, videos: [], errors: [], preview: null, play, upload };
+window.vodkit = { hls: null, report: null, videos: [], errors: [], preview: null, play, upload };
 $("token").value = token;
 $("sign-in").addEventListener("submit", (event) => {
   event.preventDefault();

@@ -6,11 +6,15 @@ may be written twice, identically, never half.
 
 A video that ended (deleted, or failed before it was packaged) gets nothing more: a late
 `rendition.ready` is dropped, and one being packaged when the video ended removes what it wrote.
+A retried video's renditions come again under the retry's run (`lifecycle.EndedVideos.ended_for`).
 """
 
 from __future__ import annotations
 
 import logging
+import time
+
+from prometheus_client import Counter, Histogram
 
 from vodkit_packager.errors import UnservableRung
 from vodkit_packager.hls import (
@@ -34,6 +38,12 @@ from vodkit_shared.storage import ObjectStorage
 log = logging.getLogger(__name__)
 SCRATCH_PREFIX = "vodkit-package-"
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+PACKAGE_SECONDS = Histogram(
+    "vodkit_package_rung_duration_seconds",
+    "Packaging one rendition: fetch, segment, store its segments and playlist",
+    buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800),
+)
+PUBLISHED = Counter("vodkit_videos_published_total", "Videos packaged whole and announced (package.done)")
 
 
 def hls_prefix(video_id: str) -> str:
@@ -61,7 +71,8 @@ class Packager:
         if not is_rung_name(ready.rung):  # the gateway would not serve it: a master listing it would not play
             raise UnservableRung(f"the packager cannot serve a rung named {ready.rung!r}")
         video_id = envelope.video_id
-        if await self._ended.ended(video_id):
+        await self._ended.reopen_for(envelope)  # a retry's rendition: a late failure of the run before ends nothing
+        if await self._ended.ended_for(envelope):
             log.info("rendition of an ended video dropped", extra={"videoId": video_id, "rung": ready.rung})
             return
         package = await self._packages.get(video_id)
@@ -69,11 +80,13 @@ class Packager:
             log.info("rendition of a packaged video dropped", extra={"videoId": video_id, "rung": ready.rung})
             return
         if package is None or ready.rung not in package.variants:
+            started = time.monotonic()
             variant = await self._package(video_id, ready)
+            PACKAGE_SECONDS.observe(time.monotonic() - started)
             package = await self._packages.record_variant(video_id, ready.ladder, variant)
         if package.has_every(ready.ladder):
             await self._publish_master(envelope, ready, list(package.variants.values()))
-        if await self._ended.ended(video_id):  # it ended while we wrote: what we wrote goes too
+        if await self._ended.ended_for(envelope):  # it ended while we wrote: what we wrote goes too
             await self.discard(video_id)
 
     async def on_video_ended(self, video_id: str, ending: Ending) -> None:
@@ -110,8 +123,10 @@ class Packager:
             renditions=[v.rung for v in variants],
             duration_seconds=ready.duration_seconds,
         )
-        if await self._ended.ended(envelope.video_id):
+        if await self._ended.ended_for(envelope):
             return  # on_rendition_ready discards what was written
-        await self._bus.publish(envelope.follow(done, stable_event_id(PackageDone.TYPE, envelope.video_id)))
+        event_id = stable_event_id(PackageDone.TYPE, envelope.video_id, envelope.correlation_id)  # one per run
+        await self._bus.publish(envelope.follow(done, event_id))
         await self._packages.mark_done(envelope.video_id)
+        PUBLISHED.inc()
         log.info("package done", extra={"videoId": envelope.video_id, "renditions": done.renditions})

@@ -13,14 +13,30 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from prometheus_client import Counter, Gauge, Histogram
+
 from vodkit_shared.bus import MessageBus
 from vodkit_shared.events import Envelope, ObjectTiered
-from vodkit_shared.tiers import Catalogue, CatalogueEntry, Tier
+from vodkit_shared.tiers import TIERS, Catalogue, CatalogueEntry, Tier
 from vodkit_tiering.mover import Moved, MoveFailed, Mover
 from vodkit_tiering.orphans import OrphanSweep
 from vodkit_tiering.policy import TierPolicy
 
 log = logging.getLogger(__name__)
+ROUTE = ["source", "destination"]
+MOVED_OBJECTS = Counter("vodkit_tier_moved_objects_total", "Objects moved between tiers", ROUTE)
+MOVED_BYTES = Counter("vodkit_tier_moved_bytes_total", "Bytes moved between tiers", ROUTE)
+MOVES_FAILED = Counter("vodkit_tier_move_failures_total", "Moves whose copy did not verify", ROUTE)
+MOVE_SECONDS = Histogram(
+    "vodkit_tier_move_duration_seconds",
+    "One object's move: copy, verify, switch, delete",
+    ROUTE,
+    buckets=(0.05, 0.25, 1, 5, 15, 60, 300, 900, 3600),
+)
+TIER_BYTES = Gauge("vodkit_tier_stored_bytes", "Bytes the catalogue holds in each tier, after the last pass", ["tier"])
+TIER_OBJECTS = Gauge(
+    "vodkit_tier_stored_objects", "Objects the catalogue holds in each tier, after the last pass", ["tier"]
+)
 
 
 @dataclass
@@ -72,6 +88,7 @@ class Tiering:
             if moved and self._bus is not None:
                 await self._announce(video, moved)
         report.seconds = time.monotonic() - started
+        _export_tiers([entry for group in by_video.values() for entry in group], report.moved)
         return report
 
     async def _tier_video(
@@ -85,14 +102,19 @@ class Tiering:
 
     async def _move(self, entry: CatalogueEntry, target: Tier, report: PassReport) -> Moved | None:
         async with self._slots:
+            started = time.monotonic()
             try:
                 moved = await self._mover.move(entry, target)
             except MoveFailed as error:
                 log.error("move failed; the object stays where it is", extra={"error": str(error)})
                 report.failed.append(entry.key)
+                MOVES_FAILED.labels(entry.tier, target).inc()
                 return None
         if moved is not None:
             report.moved.append(moved)
+            MOVE_SECONDS.labels(moved.source, moved.destination).observe(time.monotonic() - started)
+            MOVED_OBJECTS.labels(moved.source, moved.destination).inc()
+            MOVED_BYTES.labels(moved.source, moved.destination).inc(moved.size)
         return moved
 
     async def _announce(self, video: str, moved: list[Moved]) -> None:
@@ -104,6 +126,16 @@ class Tiering:
                 bytes=sum(m.size for m in group),
             )
             await self._bus.publish(Envelope.wrap(event, video_id=video))  # type: ignore[union-attr]
+
+
+def _export_tiers(entries: list[CatalogueEntry], moved: list[Moved]) -> None:
+    """The tier gauges: what the pass found (objects of deleted videos left out), moves applied."""
+    tier_of = {entry.key: entry.tier for entry in entries} | {m.key: m.destination for m in moved}
+    size_of = {entry.key: entry.size for entry in entries}
+    for tier in TIERS:
+        in_tier = [key for key, where in tier_of.items() if where == tier]
+        TIER_OBJECTS.labels(tier).set(len(in_tier))
+        TIER_BYTES.labels(tier).set(sum(size_of[key] for key in in_tier))
 
 
 def _by_route(moved: list[Moved]) -> dict[tuple[Tier, Tier], list[Moved]]:

@@ -4,9 +4,9 @@
 |---|---|
 | `_scratch` | removes the scratch directories that killed workers left (`vodkit_shared.scratch`) |
 | `_domain` | the encoder (NVENC or libx264) and its threads (`vodkit_shared.cpus`), job queue, transcoder, runner |
-| `_consumers` | `TranscodeEvents` (`consumers.py`): `on_video_assembled`, `on_video_ended` (deleted, failed) |
+| `_consumers` | `TranscodeEvents` (`consumers.py`): `on_video_assembled`, `on_video_ended`, `on_video_retried` |
 | `_runner` | `JobRunner.run`: claims due jobs and transcodes them; on stop, hands its jobs back |
-| `_backlog` | `backlog.export_backlog`: jobs waiting and the oldest's age, as metrics to scale on |
+| `_backlog` | `backlog.export_backlog`: jobs by state and the oldest's age (to scale on), the scratch disk's room |
 """
 
 from __future__ import annotations
@@ -75,12 +75,12 @@ async def _domain(app: web.Application) -> AsyncIterator[None]:
 
 async def _consumers(app: web.Application) -> AsyncIterator[None]:
     bus = app[BUS]
-    events = TranscodeEvents(app[JOBS], app[RUNNER], app[TRANSCODER])
+    events = TranscodeEvents(app[JOBS], app[RUNNER], app[TRANSCODER], bus)
     await bus.subscribe(
         Subscription(NAME, VideoAssembled.TYPE, events.on_video_assembled, on_give_up=report_failure(bus, NAME))
     )
     ended = EndedVideos(app[METADATA].collection("transcoder_ended"))
-    await subscribe_to_endings(bus, NAME, ended, events.on_video_ended)
+    await subscribe_to_endings(bus, NAME, ended, events.on_video_ended, on_retry=events.on_video_retried)
     yield
 
 
@@ -95,6 +95,6 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _backlog(app: web.Application) -> AsyncIterator[None]:
-    jobs = app[JOBS]
-    async with running_every(app[SETTINGS].job_poll_s, lambda: export_backlog(jobs)):
+    jobs, scratch = app[JOBS], app[SETTINGS].work_dir
+    async with running_every(app[SETTINGS].job_poll_s, lambda: export_backlog(jobs, scratch, NAME)):
         yield

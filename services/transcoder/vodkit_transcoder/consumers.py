@@ -1,8 +1,10 @@
-"""The transcoder's consumers: `video.assembled` enqueues a job; a video's end cancels it."""
+"""The transcoder's consumers: `video.assembled` enqueues a job; a video's end cancels it; an admin's
+retry queues it again."""
 
 from __future__ import annotations
 
-from vodkit_shared.events import Envelope, VideoAssembled
+from vodkit_shared.bus import MessageBus
+from vodkit_shared.events import Envelope, VideoAssembled, VideoFailed, stable_event_id
 from vodkit_shared.lifecycle import Ending
 from vodkit_transcoder.jobs import JobQueue
 from vodkit_transcoder.runner import JobRunner
@@ -10,8 +12,9 @@ from vodkit_transcoder.worker import Transcoder
 
 
 class TranscodeEvents:
-    def __init__(self, jobs: JobQueue, runner: JobRunner, transcoder: Transcoder) -> None:
+    def __init__(self, jobs: JobQueue, runner: JobRunner, transcoder: Transcoder, bus: MessageBus) -> None:
         self._jobs = jobs
+        self._bus = bus
         self._runner = runner
         self._transcoder = transcoder
 
@@ -27,3 +30,14 @@ class TranscodeEvents:
         self._runner.cancel(video_id)
         if ending == "deleted" or job.state == "cancelled":
             await self._transcoder.discard(video_id)
+
+    async def on_video_retried(self, envelope: Envelope) -> None:
+        """Queue the failed video's job again; with no job to retry, the retry fails at once (never `processing`)."""
+        outcome = await self._jobs.retry(envelope.video_id, envelope.correlation_id)
+        if outcome == "queued":
+            self._runner.wake()
+        elif outcome == "no-job":
+            reason = "cannot retry: the transcoder never had this video's original"
+            failed = VideoFailed(stage="transcoder", reason=reason)
+            event_id = stable_event_id(VideoFailed.TYPE, envelope.video_id, "no-job", envelope.correlation_id)
+            await self._bus.publish(envelope.follow(failed, event_id))

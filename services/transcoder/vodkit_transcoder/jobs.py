@@ -15,7 +15,8 @@ job back at once (`release`) and a bus outage puts it off (`postpone`); neither 
 anything. Once a job's ladder is stored, the job keeps the envelopes that announce it
 (`keep_stored`), so a worker lost after that point costs no second encode. A failed job's
 `video.failed` is kept as `announced: false` until the bus has it, and announced again from here
-until then (an outbox).
+until then (an outbox). An admin's retry of a failed video (`retry`) queues its job again, as a
+run of its own.
 """
 
 from __future__ import annotations
@@ -23,14 +24,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from vodkit_shared.bus import RetryPolicy
+from vodkit_shared.events import Envelope, run_of, stable_event_id
 from vodkit_shared.metadata import Collection, Document, DuplicateKey
 
 State = Literal["queued", "running", "done", "failed", "cancelled"]
+RetryOutcome = Literal["queued", "already", "no-job"]
 Clock = Callable[[], float]
 
 
@@ -135,6 +139,13 @@ class JobQueue:
         oldest = min((job.created_at for job in waiting), default=now)
         return Backlog(len(waiting), max(0.0, now - oldest))
 
+    async def states(self) -> dict[str, int]:
+        """How many jobs wait for a worker (as `backlog` counts them), run under a live lease, or failed."""
+        now, unfinished = self._clock(), await self._unfinished()
+        running = sum(1 for job in unfinished if job.state == "running" and job.lease_until >= now)
+        failed = len(await self._c.find("state", "failed"))
+        return {"waiting": len(unfinished) - running, "running": running, "failed": failed}
+
     async def renew(self, video_id: str, worker: str) -> bool:
         """Extend the lease; False if the job is no longer this worker's."""
         until = self._clock() + self._lease_s
@@ -219,9 +230,45 @@ class JobQueue:
         doc = await self._c.update(video_id, stop)
         return TranscodeJob.model_validate(doc) if doc else cancelled
 
+    async def retry(self, video_id: str, correlation_id: str) -> RetryOutcome:
+        """An admin's retry of the failed video, as the run `correlation_id` names: a job that failed or
+        was cancelled is queued afresh (its budgets full again); a done one (packaging failed after it)
+        is queued to announce its stored ladder again, under the new run. Nothing for a job already
+        on that run or a later one."""
+        run = run_of(correlation_id)
+        now = self._clock()
+        outcome: RetryOutcome = "no-job"
+
+        def requeue(doc: Document) -> Document | None:
+            nonlocal outcome
+            job = TranscodeJob.model_validate(doc)
+            if run <= run_of(job.correlation_id) or job.state in ("queued", "running"):
+                outcome = "already"
+                return None
+            outcome = "queued"
+            again = TranscodeJob(
+                video_id=video_id, source_key=job.source_key, correlation_id=correlation_id, created_at=now
+            )
+            if job.state == "done" and job.stored:
+                again.stored = [
+                    _rerun(Envelope.model_validate(d), correlation_id).model_dump(mode="json") for d in job.stored
+                ]
+            return again.model_dump()
+
+        await self._c.update(video_id, requeue)
+        return outcome
+
     @staticmethod
     def _holds(doc: Document, worker: str) -> bool:
         return bool(doc["state"] == "running" and doc["worker"] == worker)
+
+
+def _rerun(envelope: Envelope, correlation_id: str) -> Envelope:
+    """The same announcement for another run: new id (fixed by the run), now, the run's correlation id."""
+    event_id = stable_event_id(envelope.type, envelope.video_id, correlation_id, str(envelope.id))
+    return envelope.model_copy(
+        update={"id": event_id, "occurred_at": datetime.now(UTC), "correlation_id": correlation_id}
+    )
 
 
 def _crashed(times: int) -> str:

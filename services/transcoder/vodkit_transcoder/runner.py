@@ -17,10 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from prometheus_client import Counter, Histogram
+
+from vodkit_shared import log_context
 from vodkit_shared.bus import BusUnavailable
 from vodkit_shared.storage import StorageUnavailable
 from vodkit_transcoder.errors import TranscodeRefused
@@ -32,6 +36,28 @@ Work = Callable[[TranscodeJob], Coroutine[Any, Any, None]]
 GiveUp = Callable[[TranscodeJob, str], Coroutine[Any, Any, None]]
 Discard = Callable[[str], Coroutine[Any, Any, None]]
 PUT_OFF_S = 15.0  # longer than the bus adapter's reconnect (5 s): the retry finds it back
+
+ATTEMPT_SECONDS = Histogram(
+    "vodkit_transcode_job_duration_seconds",
+    "One attempt at a transcode job, from its claim to its outcome (done, retry, failed, put_off, lost)",
+    ["outcome"],
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400),
+)
+JOBS_ENDED = Counter("vodkit_transcode_jobs_finished_total", "Transcode jobs that ended, by outcome", ["outcome"])
+for _outcome in ("done", "failed"):  # exported at 0 from the start, so rate() sees the first one
+    JOBS_ENDED.labels(_outcome)
+JOB_ATTEMPTS = Histogram(
+    "vodkit_transcode_job_attempts", "Attempts a transcode job took, when it ended", buckets=(1, 2, 3, 4, 5, 7, 10)
+)
+
+
+def _attempted(started: float, outcome: str) -> None:
+    ATTEMPT_SECONDS.labels(outcome).observe(time.monotonic() - started)
+
+
+def _ended(outcome: str, attempts: int) -> None:
+    JOBS_ENDED.labels(outcome).inc()
+    JOB_ATTEMPTS.observe(attempts)
 
 
 class JobRunner:
@@ -83,7 +109,11 @@ class JobRunner:
 
     async def _run_one(self, job: TranscodeJob) -> None:
         try:
-            await self._attempt(job)
+            # a job runs outside any event handler: its lines name it here (an attempt is its unit of work)
+            with log_context.binding(
+                requestId=uuid.uuid4().hex, videoId=job.video_id, correlationId=job.correlation_id or job.video_id
+            ):
+                await self._attempt(job)
         finally:
             self._slots.release()
             self._wake.set()  # a retry may be due soon; look again
@@ -95,6 +125,7 @@ class JobRunner:
 
     async def _attempt(self, job: TranscodeJob) -> None:
         lost = self._lost[job.video_id] = asyncio.Event()
+        started = time.monotonic()
         work = asyncio.create_task(self._work(job))
         heartbeat = asyncio.create_task(self._heartbeat(job, work, lost))
         stopper = asyncio.create_task(self._stop_when(lost, work))
@@ -105,19 +136,24 @@ class JobRunner:
                 await self._queue.release(job.video_id, self.worker)
                 raise
             await self._after_losing(job)
+            _attempted(started, "lost")
             return
         except (BusUnavailable, StorageUnavailable) as error:
             log.warning("bus or store down: job put off", extra={"videoId": job.video_id, "error": str(error)})
             await self._queue.postpone(job.video_id, self.worker, PUT_OFF_S)
+            _attempted(started, "put_off")
             return
         except Exception as error:  # noqa: BLE001 - every failure is recorded on the job
-            await self._record_failure(job, error)
+            gave_up = await self._record_failure(job, error)
+            _attempted(started, "failed" if gave_up else "retry")
             return
         finally:
             heartbeat.cancel()
             stopper.cancel()
             self._lost.pop(job.video_id, None)
         await self._queue.finish(job.video_id, self.worker)
+        _attempted(started, "done")
+        _ended("done", job.attempts + 1)
 
     @staticmethod
     async def _stop_when(lost: asyncio.Event, work: asyncio.Task[None]) -> None:
@@ -140,12 +176,16 @@ class JobRunner:
                 lost.set()
                 return
 
-    async def _record_failure(self, job: TranscodeJob, error: Exception) -> None:
+    async def _record_failure(self, job: TranscodeJob, error: Exception) -> bool:
+        """Record the failed attempt; True if the job gave up."""
         permanent = isinstance(error, TranscodeRefused)
         reason = (str(error) if permanent else f"transcoder failed: {error}")[:1000]
         log.warning("job attempt failed", extra={"videoId": job.video_id, "attempt": job.attempts + 1, "error": reason})
-        if await self._queue.fail(job.video_id, self.worker, reason, permanent):
-            await self._announce_failure(job, reason)
+        if not await self._queue.fail(job.video_id, self.worker, reason, permanent):
+            return False
+        _ended("failed", job.attempts + 1)
+        await self._announce_failure(await self._queue.get(job.video_id) or job, reason)  # as it ended: its counts
+        return True
 
     async def _announce_failure(self, job: TranscodeJob, reason: str) -> None:
         try:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from prometheus_client import Counter, Histogram
+
 from vodkit_shared.bus import BusUnavailable, MessageBus
 from vodkit_shared.events import (
     ArtworkReady,
@@ -19,6 +21,7 @@ from vodkit_shared.events import (
     RenditionReady,
     TranscodeProgress,
     VideoFailed,
+    run_of,
     stable_event_id,
 )
 from vodkit_shared.scratch import scratch_dir
@@ -39,6 +42,23 @@ PROGRESS_EVERY_S = 1.0
 OUTAGE_WAIT_S = 300.0  # how long an encoded ladder waits out the bus or the store before the job is put off
 OUTAGE_RETRY_S = 2.0  # between tries while it waits (the bus adapter reconnects every 5 s)
 T = TypeVar("T")
+# One ffmpeg pass encodes every rung at once: each rung of a pass records the pass's speed.
+ENCODE_SPEED = Histogram(
+    "vodkit_transcode_encode_speed_ratio",
+    "Media seconds encoded per wall second, one sample per rung of each ladder pass",
+    ["encoder", "rung"],
+    buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64),
+)
+MEDIA_ENCODED = Counter("vodkit_transcode_encoded_media_seconds_total", "Seconds of media encoded", ["encoder"])
+
+
+def _count_encode(job: EncodeJob, seconds: float) -> None:
+    encoder = "nvenc" if job.on_gpu else "libx264"
+    MEDIA_ENCODED.labels(encoder).inc(job.info.duration_s)
+    for rung in job.rungs:
+        ENCODE_SPEED.labels(encoder, rung.name).observe(job.info.duration_s / max(seconds, 1e-3))
+
+
 UNREACHABLE = (BusUnavailable, StorageUnavailable)
 
 
@@ -76,8 +96,10 @@ class Announcer:
     correlation_id: str
 
     def envelope(self, payload: Event, *stable_id: str) -> Envelope:
-        """With `stable_id` parts the id is fixed by them: a re-run announces the same event again, not a new one."""
-        event_id = stable_event_id(payload.TYPE, self.video_id, *stable_id) if stable_id else None
+        """With `stable_id` parts the id is fixed by them and the run: a re-run of a job announces the same
+        event again, not a new one; an admin's retry (a run of its own) announces new ones."""
+        run = (self.correlation_id,) if run_of(self.correlation_id) else ()  # run 0 keeps the ids it always had
+        event_id = stable_event_id(payload.TYPE, self.video_id, *run, *stable_id) if stable_id else None
         return Envelope.wrap(payload, video_id=self.video_id, correlation_id=self.correlation_id, event_id=event_id)
 
     async def __call__(self, payload: Event, *stable_id: str) -> None:
@@ -164,6 +186,7 @@ class Transcoder:
                 "seconds": round(time.monotonic() - started, 2),
             },
         )
+        _count_encode(job, time.monotonic() - started)
         return job
 
     async def _store_renditions(self, video_id: str, job: EncodeJob) -> list[RenditionReady]:
@@ -216,7 +239,8 @@ class Transcoder:
 
     async def give_up(self, job: TranscodeJob, reason: str) -> None:
         announce = Announcer(self._bus, job.video_id, job.correlation_id)
-        await announce.once(VideoFailed(stage="transcoder", reason=reason), "transcoder")
+        failed = VideoFailed(stage="transcoder", reason=reason, attempts=job.attempts + job.crashes)
+        await announce.once(failed, "transcoder")
 
 
 class ProgressReporter:

@@ -6,6 +6,7 @@
 | `_assembler` | consumer of `chunk.received`: `Assembler.on_chunk_received` |
 | `_endings` | consumer of `video.deleted` / `video.failed`: `ChunkIntake.close` |
 | `_sweeper` | `UploadSweeper.sweep` every `VODKIT_SWEEP_INTERVAL_S` |
+| `_gauges` | `UploadSessions.export_open` every `SESSIONS_EVERY_S`: the open sessions, as a metric |
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from vodkit_upload.settings import UploadSettings
 from vodkit_upload.sweeper import UploadSweeper
 
 NAME = "upload"
+SESSIONS_EVERY_S = 15.0
 
 
 def create_app(settings: UploadSettings) -> web.Application:
@@ -38,7 +40,7 @@ def create_app(settings: UploadSettings) -> web.Application:
     app[SETTINGS] = settings
     app[TOKENS] = Tokens(settings.resolved_auth_secret())
     with_resources(app, settings)
-    app.cleanup_ctx.extend([_domain, _assembler, _endings, _sweeper])
+    app.cleanup_ctx.extend([_domain, _assembler, _endings, _sweeper, _gauges])
     app.router.add_post("/api/videos/upload", upload_chunk)
     app.router.add_get("/api/videos/{video_id}/upload", upload_state)
     tus.add_routes(app)
@@ -71,4 +73,9 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     sweeper = UploadSweeper(app[SESSIONS], app[STORAGE], app[BUS], settings.upload_expiry_s)
     async with running_every(settings.sweep_interval_s, sweeper.sweep):
+        yield
+
+
+async def _gauges(app: web.Application) -> AsyncIterator[None]:
+    async with running_every(SESSIONS_EVERY_S, app[SESSIONS].export_open):
         yield

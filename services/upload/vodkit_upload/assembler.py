@@ -14,6 +14,9 @@ parses no untrusted media at all, and its image carries no ffmpeg.
 from __future__ import annotations
 
 import logging
+import time
+
+from prometheus_client import Counter, Histogram
 
 from vodkit_shared.bus import MessageBus
 from vodkit_shared.events import ChunkReceived, Envelope, VideoAssembled, stable_event_id
@@ -23,6 +26,12 @@ from vodkit_upload.errors import OriginalMismatch
 from vodkit_upload.sessions import UploadSession, UploadSessions, chunk_key, chunks_prefix
 
 log = logging.getLogger(__name__)
+ASSEMBLIES = Counter("vodkit_upload_assemblies_total", "Originals assembled (done) or refused (mismatch)", ["outcome"])
+ASSEMBLY_SECONDS = Histogram(
+    "vodkit_upload_assembly_duration_seconds",
+    "From the last chunk's event to video.assembled published",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
 
 
 def source_key(video_id: str) -> str:
@@ -41,7 +50,7 @@ class Assembler:
         session = await self._sessions.get(envelope.video_id)
         if session is None or session.assembled or not session.complete or await self._ended.ended(session.video_id):
             return
-        key = source_key(session.video_id)
+        started, key = time.monotonic(), source_key(session.video_id)
         chunks = [session.chunks[str(i)].key or chunk_key(session.video_id, i) for i in session.uploaded]
         size = await self._storage.compose(key, chunks)
         if await self._ended.ended(session.video_id):  # deleted or terminated while we composed
@@ -54,6 +63,8 @@ class Assembler:
         await self._sessions.mark_assembled(session.video_id)
         await self._storage.delete_prefix(chunks_prefix(session.video_id))
         log.info("video assembled", extra={"videoId": session.video_id, "size": size, "sha256": sha256})
+        ASSEMBLIES.labels("done").inc()
+        ASSEMBLY_SECONDS.observe(time.monotonic() - started)
 
     async def _check(self, session: UploadSession, size: int, sha256: str) -> None:
         problem = None
@@ -62,5 +73,6 @@ class Assembler:
         elif session.declared_sha256 is not None and sha256 != session.declared_sha256.lower():
             problem = f"the upload's SHA-256 is {sha256}, but {session.declared_sha256} was declared"
         if problem:
+            ASSEMBLIES.labels("refused").inc()
             await self._storage.delete(source_key(session.video_id))  # the chunks stay until the sweeper
             raise OriginalMismatch(problem)

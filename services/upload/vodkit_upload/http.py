@@ -15,6 +15,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from vodkit_shared import log_context
 from vodkit_shared.headers import plain_digits
 from vodkit_shared.service import ApiError, bearer_token
 from vodkit_shared.tokens import TokenError, UploadGrant
@@ -88,6 +89,7 @@ def grant_for_video(request: web.Request) -> UploadGrant:
 
 async def upload_chunk(request: web.Request) -> web.Response:
     grant = _grant(request)
+    log_context.bind_video(grant.video_id)  # the video is in the form, not the route: the token names it
     settings = request.app[SETTINGS]
     if not request.content_type.startswith("multipart/"):
         raise ApiError(400, "bad_request", "send multipart/form-data with videoId, chunkIndex, totalChunks, chunk")

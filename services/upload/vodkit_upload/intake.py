@@ -11,6 +11,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from prometheus_client import Counter
+
 from vodkit_shared.bus import BusUnavailable, MessageBus
 from vodkit_shared.events import ChunkReceived, Envelope, VideoFailed, stable_event_id
 from vodkit_shared.lifecycle import EndedVideos, Ending
@@ -28,6 +30,10 @@ from vodkit_upload.errors import (
 )
 from vodkit_upload.sessions import StoredChunk, UploadSession, UploadSessions, chunk_key, chunks_prefix, part_key
 from vodkit_upload.spool import SpooledBody
+
+RECEIVED = Counter("vodkit_upload_received_bytes_total", "Upload bytes stored and announced, by API", ["api"])
+for _api in ("chunks", "tus"):  # exported at 0 from the start, so increase() sees the first bytes
+    RECEIVED.labels(_api)
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,7 @@ class ChunkIntake:
         stored = StoredChunk.of(chunk)
         session = await self._sessions.record_chunk(form.video_id, form.chunk_index, stored)
         await self._announce(form.video_id, form.chunk_index, form.total_chunks, stored, key)
+        RECEIVED.labels("chunks").inc(stored.size)
         return session
 
     # ---- tus -----------------------------------------------------------------------------------
@@ -115,6 +122,7 @@ class ChunkIntake:
             current = await self.tus_session(grant.video_id)
             raise OffsetConflict(f"Upload-Offset is {offset}, but another request moved the upload to {current.offset}")
         await self._announce(grant.video_id, offset, 0, stored, key)
+        RECEIVED.labels("tus").inc(stored.size)
         return recorded
 
     def room(self, session: UploadSession, offset: int) -> int:

@@ -10,12 +10,15 @@ import contextlib
 import time
 from collections.abc import Callable
 
+from prometheus_client import Gauge
 from pydantic import BaseModel, Field
 
 from vodkit_shared.metadata import Collection, Document, DuplicateKey
 from vodkit_shared.tokens import UploadGrant
 from vodkit_upload.errors import BadChunk
 from vodkit_upload.spool import SpooledBody
+
+SESSIONS_OPEN = Gauge("vodkit_upload_sessions_open", "Upload sessions not yet assembled (in the shared store)")
 
 
 class StoredChunk(BaseModel):
@@ -172,6 +175,10 @@ class UploadSessions:
 
     async def unassembled(self) -> list[UploadSession]:
         return [UploadSession.model_validate(doc) for doc in await self._c.find("assembled", False)]
+
+    async def export_open(self) -> None:
+        """Set the open-sessions gauge (run every `SESSIONS_EVERY_S` by the app)."""
+        SESSIONS_OPEN.set(len(await self._c.find("assembled", False)))
 
     async def delete(self, video_id: str) -> None:
         await self._c.delete(video_id)

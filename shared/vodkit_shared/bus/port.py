@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from prometheus_client import Counter
 
+from vodkit_shared import log_context
 from vodkit_shared.events import Envelope
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,9 @@ log = logging.getLogger(__name__)
 EVENTS_SETTLED = Counter(
     "vodkit_events_settled_total", "Deliveries handled, by outcome", ["service", "type", "outcome"]
 )
+# Counted by the adapters: a publish the broker took (confirmed), and one it did not (BusUnavailable raised).
+EVENTS_PUBLISHED = Counter("vodkit_events_published_total", "Events the broker took", ["type"])
+EVENTS_UNPUBLISHED = Counter("vodkit_events_publish_failures_total", "Events the broker did not take", ["type"])
 
 Handler = Callable[[Envelope], Awaitable[None]]
 GiveUpHandler = Callable[[Envelope, BaseException], Awaitable[None]]
@@ -82,7 +87,29 @@ class Settlement:
 
 
 async def settle(sub: Subscription, envelope: Envelope, attempt: int, policy: RetryPolicy) -> Settlement:
-    """Run the handler for one delivery and decide its fate; the one ack path of both adapters."""
+    """Run the handler for one delivery and decide its fate; the one ack path of both adapters.
+
+    What is logged meanwhile names the delivery (`log_context`: its event id is its request id);
+    a handled one is logged once, as a request is in the access log."""
+    event_id = str(envelope.id)
+    with log_context.binding(
+        service=sub.service,
+        requestId=event_id,
+        videoId=envelope.video_id,
+        correlationId=envelope.correlation_id,
+        eventId=event_id,
+        eventType=envelope.type,
+    ):
+        started = time.perf_counter()
+        settlement = await _decide(sub, envelope, attempt, policy)
+        if settlement.verdict is Verdict.ACK:
+            duration_ms = round((time.perf_counter() - started) * 1000, 1)
+            log.info("event handled", extra={"attempt": attempt, "durationMs": duration_ms})
+        return settlement
+
+
+async def _decide(sub: Subscription, envelope: Envelope, attempt: int, policy: RetryPolicy) -> Settlement:
+    """The handler's outcome as a verdict; reported to `on_give_up` on dead-letter."""
     try:
         await sub.handler(envelope)
     except PermanentError as error:
@@ -119,6 +146,16 @@ async def settle(sub: Subscription, envelope: Envelope, attempt: int, policy: Re
     return settlement
 
 
+@dataclass(frozen=True)
+class DeadLetter:
+    """An envelope a service gave up on, where it came from and why."""
+
+    envelope: Envelope
+    queue: str  # the consumer's queue it was taken from: where a replay puts it back
+    error: str
+    attempts: int
+
+
 class MessageBus(ABC):
     """A topic bus: every subscription gets its own durable queue, bound by event type."""
 
@@ -138,6 +175,15 @@ class MessageBus(ABC):
     @abstractmethod
     async def dead_letters(self, service: str) -> list[Envelope]:
         """Take the envelopes a service dead-lettered (for operators and tests)."""
+
+    @abstractmethod
+    async def peek_dead_letters(self, service: str) -> list[DeadLetter]:
+        """The service's dead letters, left where they are (the job console lists them)."""
+
+    @abstractmethod
+    async def replay_dead_letters(self, service: str) -> int:
+        """Put the service's dead letters back on the queues they came from, as first deliveries;
+        returns how many. Consumers are idempotent, so replaying what was handled since changes nothing."""
 
     @abstractmethod
     async def close(self) -> None:

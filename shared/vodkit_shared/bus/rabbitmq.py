@@ -6,7 +6,8 @@ Topology, for exchange X and a service S consuming event type T:
 - `X.S.T.retry`: durable queue holding messages for their retry delay (per-message TTL), then
   dead-lettering them back into `X.S.T`. A message waiting with a longer TTL can hold back one
   behind it; the delay is then longer than asked, never shorter.
-- `X.S.dead-letter`: durable queue of what S gave up on, with the reason in `x-error`.
+- `X.S.dead-letter`: durable queue of what S gave up on, with the reason in `x-error` and the queue
+  it came from in `x-queue` (where `replay_dead_letters` puts it back).
 Messages are persistent and published with publisher confirms, so `publish` returns once the
 broker has them; while the broker cannot be reached it raises `BusUnavailable` instead.
 
@@ -18,7 +19,9 @@ and aiormq's own tracebacks for the same event are kept below ERROR.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -27,17 +30,30 @@ from aio_pika.abc import (
     AbstractChannel,
     AbstractExchange,
     AbstractIncomingMessage,
+    AbstractQueue,
     AbstractRobustConnection,
 )
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from pydantic import ValidationError
 
-from vodkit_shared.bus.port import BusUnavailable, MessageBus, RetryPolicy, Subscription, Verdict, settle
+from vodkit_shared.bus.port import (
+    EVENTS_PUBLISHED,
+    EVENTS_SETTLED,
+    EVENTS_UNPUBLISHED,
+    BusUnavailable,
+    DeadLetter,
+    MessageBus,
+    RetryPolicy,
+    Subscription,
+    Verdict,
+    settle,
+)
 from vodkit_shared.events import Envelope
 
 log = logging.getLogger(__name__)
 RECONNECT_S = 5.0
 PUBLISH_TIMEOUT_S = 10.0
+MAX_DEAD_LETTERS = 10_000  # one look at (or replay of) a service's dead letters takes at most this many
 for _noisy in ("aio_pika", "aiormq"):  # a broker restart is one warning of ours, not two dozen tracebacks
     logging.getLogger(_noisy).setLevel(logging.CRITICAL)
 
@@ -93,7 +109,9 @@ class RabbitBus(MessageBus):
         try:
             await asyncio.wait_for(self._exchange.publish(message, routing_key=envelope.type), PUBLISH_TIMEOUT_S)
         except (*CONNECTION_EXCEPTIONS, TimeoutError) as error:
+            EVENTS_UNPUBLISHED.labels(envelope.type).inc()
             raise BusUnavailable(f"the broker did not take {envelope.type}: {error or type(error).__name__}") from error
+        EVENTS_PUBLISHED.labels(envelope.type).inc()
 
     async def subscribe(self, subscription: Subscription) -> None:
         channel = await self._open_channel(prefetch=subscription.concurrency)
@@ -124,6 +142,7 @@ class RabbitBus(MessageBus):
             envelope, attempt = _read(message)
         except Unreadable as error:
             log.warning("unreadable delivery dead-lettered", extra={"queue": queue, "error": str(error)})
+            EVENTS_SETTLED.labels(sub.service, sub.event_type, "dead-letter").inc()
             await self._send(
                 channel,
                 self._dead_letter_queue(sub.service),
@@ -174,6 +193,41 @@ class RabbitBus(MessageBus):
                 )
         return taken
 
+    async def peek_dead_letters(self, service: str) -> list[DeadLetter]:
+        """Each one is taken unacked and all go back, in their order, when the channel closes."""
+        async with self._dead_letters_of(service) as (_, queue):
+            letters: list[DeadLetter] = []
+            while len(letters) < MAX_DEAD_LETTERS and (message := await queue.get(fail=False)) is not None:
+                if (letter := _dead_letter(message)) is not None:
+                    letters.append(letter)
+            return letters
+
+    async def replay_dead_letters(self, service: str) -> int:
+        """Each one is acked only once its queue has the copy (confirmed, `mandatory`: a queue that is gone
+        refuses it); what cannot be read stays a dead letter."""
+        replayed = 0
+        async with self._dead_letters_of(service) as (channel, queue):
+            while replayed < MAX_DEAD_LETTERS and (message := await queue.get(fail=False)) is not None:
+                if (letter := _dead_letter(message)) is None:
+                    continue  # unacked: back in the queue when the channel closes
+                again = _message(message.body, letter.envelope, headers={"x-attempt": 1})
+                await channel.default_exchange.publish(again, routing_key=letter.queue, mandatory=True)
+                await message.ack()
+                replayed += 1
+        return replayed
+
+    @contextlib.asynccontextmanager
+    async def _dead_letters_of(self, service: str) -> AsyncIterator[tuple[AbstractChannel, AbstractQueue]]:
+        assert self._connection is not None, "connect() first"
+        channel = await self._connection.channel(publisher_confirms=True)
+        try:
+            queue = await channel.declare_queue(
+                self._dead_letter_queue(service), durable=True, arguments=self._queue_args
+            )
+            yield channel, queue
+        finally:
+            await channel.close()  # what was taken and not acked goes back
+
     async def close(self) -> None:
         if self._connection is not None:
             await self._connection.close()
@@ -195,6 +249,22 @@ def _message(
         headers=headers or {},
         expiration=expiration,
     )
+
+
+def _dead_letter(message: AbstractIncomingMessage) -> DeadLetter | None:
+    """A dead letter as `_deliver` wrote it; None for a body that never was an envelope."""
+    headers = message.headers or {}
+    try:
+        envelope = Envelope.from_json(message.body)
+    except ValidationError:
+        return None
+    queue, error = (_text(headers.get(name, "")) for name in ("x-queue", "x-error"))
+    attempts = headers.get("x-attempt", 1)
+    return DeadLetter(envelope, queue, error, attempts if isinstance(attempts, int) else 1) if queue else None
+
+
+def _text(value: object) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
 class Unreadable(Exception):
