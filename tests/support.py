@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
+import pkgutil
 import socket
 import subprocess
 from collections.abc import Awaitable, Callable
@@ -145,3 +147,25 @@ class TcpLink:
         finally:
             self._open.discard(writer)
             writer.transport.abort()
+
+
+VODKIT_PACKAGES = (
+    "vodkit_shared",
+    "vodkit_gateway",
+    "vodkit_upload",
+    "vodkit_transcoder",
+    "vodkit_packager",
+    "vodkit_tiering",
+    "vodkit_cdn_purge",
+    "vodkit_cli",
+)
+
+
+def import_every_vodkit_module() -> None:
+    """Import each module of each vodkit package (entrypoints aside), so that whatever they define at
+    import time (event classes, Prometheus metrics) is there to be found."""
+    for package in VODKIT_PACKAGES:
+        root = importlib.import_module(package)
+        for module in pkgutil.walk_packages(root.__path__, f"{package}."):
+            if not module.name.endswith(".__main__"):
+                importlib.import_module(module.name)

@@ -7,9 +7,7 @@ The AsyncAPI schema is the official one, from npm's `@asyncapi/specs` (tests/asy
 from __future__ import annotations
 
 import copy
-import importlib
 import json
-import pkgutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +17,7 @@ import aiohttp
 import jsonschema
 import pytest
 
+from tests.support import import_every_vodkit_module
 from vodkit_gateway.app import create_app
 from vodkit_gateway.settings import GatewaySettings
 from vodkit_shared import asyncapi
@@ -28,16 +27,6 @@ from vodkit_shared.service import start_site
 pytestmark = pytest.mark.contract
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "tests" / "asyncapi" / "node_modules" / "@asyncapi" / "specs" / "schemas" / "3.0.0.json"
-PACKAGES = (
-    "vodkit_shared",
-    "vodkit_gateway",
-    "vodkit_upload",
-    "vodkit_transcoder",
-    "vodkit_packager",
-    "vodkit_tiering",
-    "vodkit_cdn_purge",
-    "vodkit_cli",
-)
 DOC = asyncapi.document()
 
 
@@ -91,11 +80,7 @@ def test_every_reference_in_the_document_resolves() -> None:
 
 def _event_classes() -> list[type[Event]]:
     """Every Event subclass in vodkit's code: each module of each package imported, then subclasses walked."""
-    for package in PACKAGES:
-        root = importlib.import_module(package)
-        for module in pkgutil.walk_packages(root.__path__, f"{package}."):
-            if not module.name.endswith(".__main__"):
-                importlib.import_module(module.name)
+    import_every_vodkit_module()
     found: list[type[Event]] = []
     pending = list(Event.__subclasses__())
     while pending:

@@ -6,8 +6,6 @@ alert and dashboard test (tests/deploy/test_alerts.py) checks its names against 
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,18 +13,10 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
+from tests.support import import_every_vodkit_module
+
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).parents[2]
-PACKAGES = [
-    "vodkit_shared",
-    "vodkit_gateway",
-    "vodkit_upload",
-    "vodkit_transcoder",
-    "vodkit_packager",
-    "vodkit_tiering",
-    "vodkit_cdn_purge",
-    "vodkit_cli",
-]
 # what each type of metric adds to its name in the exposition (prometheus_client: counters are registered
 # without `_total`, and export `_total` and `_created`)
 SUFFIXES = {"counter": ("_total", "_created"), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count", "_created")}
@@ -46,17 +36,9 @@ class Exported:
         return {base + suffix for suffix in SUFFIXES[self.type]}
 
 
-def import_everything() -> None:
-    for package in PACKAGES:
-        module = importlib.import_module(package)
-        for info in pkgutil.walk_packages(module.__path__, f"{package}."):
-            if not info.name.endswith("__main__"):
-                importlib.import_module(info.name)
-
-
 def exported() -> dict[str, Exported]:
     """Every vodkit_* metric registered once every module is imported, by its documented name."""
-    import_everything()
+    import_every_vodkit_module()
     found: dict[str, Exported] = {}
     collectors = set(REGISTRY._names_to_collectors.values())  # the registry has no public list
     for collector in collectors:
