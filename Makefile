@@ -10,7 +10,7 @@ CODE     := shared services cli examples
 WEB      := services/gateway/web
 ASYNCAPI_SPECS := tests/asyncapi
 
-.PHONY: setup run test test-unit test-contract test-e2e test-slow test-browser lint format clean bench-media bench-upload bench-analytics chaos images images-check asyncapi
+.PHONY: setup run test test-unit test-contract test-e2e test-slow test-browser lint format clean bench-media bench-upload bench-analytics bench-edge chaos images images-check asyncapi
 
 setup: $(VENV)/.installed $(WEB)/node_modules/.installed $(ASYNCAPI_SPECS)/node_modules/.installed
 	@scripts/ensure-ffmpeg
@@ -100,6 +100,11 @@ bench-upload: setup
 
 bench-analytics: setup
 	$(BIN)/python bench/analytics.py $(BENCH_ARGS)
+
+# 50 viewers through Varnish: origin fetches with the edge VCL (deploy/edge) against per-URL keying.
+bench-edge: setup
+	@scripts/ensure-varnish
+	$(BIN)/python -m bench.edge_offload $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(WEB)/node_modules $(ASYNCAPI_SPECS)/node_modules data build .mypy_cache .ruff_cache .pytest_cache

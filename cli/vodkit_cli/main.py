@@ -1,4 +1,4 @@
-"""`vodkit`: up | serve SERVICE | token | tier run | upload FILE | jobs list|retry|replay."""
+"""`vodkit`: up | serve SERVICE | token | edge-key | tier run | upload FILE | jobs list|retry|replay."""
 
 from __future__ import annotations
 
@@ -49,6 +49,14 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, default=30 * 24 * 3600, help="seconds (default 30 days)")
     token.add_argument("--admin", action="store_true", help="with the admin role (the job console)")
     token.set_defaults(command=_token)
+
+    edge_key = commands.add_parser(
+        "edge-key", help="print the playback key an edge cache checks tokens with (deploy/edge/README.md)"
+    )
+    edge_key.add_argument(
+        "--env", action="store_true", help="as a VODKIT_EDGE_PLAYBACK_KEY=… line, for varnishd's EnvironmentFile"
+    )
+    edge_key.set_defaults(command=_edge_key)
 
     jobs = commands.add_parser("jobs", help="the job console: failed videos, retries, dead letters (admin)")
     jobs.add_argument("--url", default="http://127.0.0.1:8080", help="gateway base URL")
@@ -108,6 +116,11 @@ def _serve(args: argparse.Namespace) -> None:
 def _token(args: argparse.Namespace) -> None:
     roles = ("admin",) if args.admin else ()
     print(Tokens(CommonSettings().resolved_auth_secret()).user_token(args.user, args.ttl, roles))
+
+
+def _edge_key(args: argparse.Namespace) -> None:
+    key = Tokens(CommonSettings().resolved_auth_secret()).playback_key()
+    print(f"VODKIT_EDGE_PLAYBACK_KEY={key}" if args.env else key)
 
 
 def _console(args: argparse.Namespace, method: str, path: str, params: dict[str, str] | None = None) -> Any:

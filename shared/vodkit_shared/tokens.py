@@ -95,6 +95,11 @@ class Tokens:
         now = int(time.time())
         return jwt.encode({"videoId": video_id, "iat": now, "exp": now + ttl_s}, self._playback_key, ALGORITHM)
 
+    def playback_key(self) -> str:
+        """The HMAC key of playback tokens, for an edge cache that checks them itself: it can verify and
+        mint playback tokens, and nothing else (user and upload tokens need the secret or their own keys)."""
+        return self._playback_key
+
     def verify_playback(self, token: str) -> str:
         video_id = _decode(token, self._playback_key).get("videoId")
         if not isinstance(video_id, str):

@@ -7,21 +7,17 @@ request is a miss and answers 404, or the new content.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
 from aiohttp import web
 
+from tests.e2e.cache import cached, start_varnish, through
 from tests.e2e.conftest import Deployment, _start, _stop, _wait_healthy
-from tests.e2e.pipeline import VODKIT, Client, get, service_env, user_token
-from tests.support import REQUIRE_SERVERS, eventually, free_port
+from tests.e2e.pipeline import VODKIT, Client, service_env, user_token
+from tests.support import eventually, free_port
 from vodkit_cdn_purge.providers import HttpCacheNodes
 from vodkit_cdn_purge.purger import Purger
 from vodkit_shared.bus import RetryPolicy, Subscription, open_bus
@@ -30,90 +26,6 @@ from vodkit_shared.events import Envelope, PackageDone
 from vodkit_shared.service import start_site
 
 pytestmark = pytest.mark.e2e
-VCL = """vcl 4.1;
-backend origin {{ .host = "127.0.0.1"; .port = "{port}"; }}
-acl purgers {{ "127.0.0.1"; }}
-
-sub vcl_recv {{
-    if (req.method == "PURGE") {{
-        if (client.ip !~ purgers) {{ return (synth(405, "PURGE from localhost only")); }}
-        return (purge);
-    }}
-    if (req.method == "BAN") {{
-        if (client.ip !~ purgers) {{ return (synth(405, "BAN from localhost only")); }}
-        if (!req.http.X-Ban-Url) {{ return (synth(400, "send X-Ban-Url")); }}
-        ban("obj.http.x-url ~ " + req.http.X-Ban-Url);
-        return (synth(200, "banned"));
-    }}
-}}
-
-sub vcl_backend_response {{
-    set beresp.http.x-url = bereq.url;  # what BAN expressions match, query string (token) included
-}}
-
-sub vcl_deliver {{
-    if (obj.hits > 0) {{ set resp.http.X-Cache = "HIT"; }} else {{ set resp.http.X-Cache = "MISS"; }}
-    unset resp.http.x-url;
-}}
-"""
-
-
-def _varnishd() -> str:
-    found = shutil.which("varnishd") or ("/usr/sbin/varnishd" if Path("/usr/sbin/varnishd").exists() else None)
-    if found:
-        return found
-    if REQUIRE_SERVERS:
-        pytest.fail("varnishd is missing (make test installs it: scripts/ensure-varnish)")
-    pytest.skip("varnishd is missing; run `make test` to install Debian's varnish")
-
-
-def start_varnish(workdir: Path, origin_port: int) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "default.vcl").write_text(VCL.format(port=origin_port))
-    log = workdir / "varnishd.log"
-    process = _start(
-        [
-            _varnishd(),
-            "-F",
-            "-a",
-            f"127.0.0.1:{port}",
-            "-f",
-            str(workdir / "default.vcl"),
-            "-n",
-            str(workdir / "instance"),
-            "-s",
-            "malloc,64m",
-            "-T",
-            "none",
-            "-j",
-            "none",  # no privilege drop: the files live in the test's own (private) temporary directory
-        ],
-        service_env(),
-        log,
-    )
-    deadline = time.monotonic() + 30
-    while True:  # listening is enough: the origin may not be up yet
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process, port
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                _stop([process])  # never leave a cache listening behind a failed test
-                raise RuntimeError(f"varnishd did not start:\n{log.read_text()[-3000:]}") from None
-            time.sleep(0.1)
-
-
-async def cached(url: str) -> tuple[int, bytes, str]:
-    """Status, body and whether the cache answered it (X-Cache: HIT or MISS)."""
-    status, body, headers = await get(url)
-    return status, body, headers.get("X-Cache", "")
-
-
-def through(cache_port: int, url: str) -> str:
-    """The same URL, asked of the cache instead of the gateway."""
-    parts = urlsplit(url)
-    return parts._replace(netloc=f"127.0.0.1:{cache_port}").geturl()
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,12 @@
 """CDN providers behind one interface. Generic HTTP cache nodes (Varnish, nginx with a purge module)
 are the one built; Cloudflare and CloudFront would be further `CdnProvider`s.
 
-Every stale path carries a token in its query string when viewers fetch it, so a cache holds one
-copy per token. BAN (the default) sends one regular expression per node that matches the paths
-with any query string: every copy goes, in one request. PURGE sends one request per exact path,
-which only reaches copies cached without a query string.
+Every stale path carries a token in its query string when viewers fetch it, so a cache may hold
+one copy per token (playlists always: the origin writes the token into them; segments too, unless
+the cache keys them by path as deploy/edge/varnish/vodkit.vcl does). BAN (the default) sends one
+regular expression per node that matches the paths with any query string: every copy goes, in
+one request. PURGE sends one request per exact path, which only reaches copies cached without a
+query string.
 """
 
 from __future__ import annotations
