@@ -9,7 +9,7 @@ from __future__ import annotations
 import builtins
 import uuid
 from datetime import UTC, datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
@@ -91,6 +91,23 @@ class ArtworkReady(Event):
     storyboard_key: str = Field(description="Storage key of the storyboard's WebVTT index (sprites beside it).")
 
 
+class VideoPlayable(Event):
+    """The video can be watched at its playback URL (transcoder for an early preview, packager for the ladder).
+
+    A long enough source becomes playable seconds after assembly, at a fast preview rendition written
+    as a growing HLS playlist while the ladder encodes (`stage` "preview"); it stays `processing`
+    until `package.done`, when the master becomes the full ladder (`stage` "ladder"). A video
+    without a preview has only the second.
+    """
+
+    TYPE: ClassVar[str] = "video.playable"
+    stage: Literal["preview", "ladder"] = Field(
+        description="preview: one fast rendition in a growing playlist while the ladder encodes; ladder: the ladder."
+    )
+    master_key: str = Field(description="Storage key of the master playlist a new viewer gets now.")
+    renditions: list[str] = Field(description="What that master lists: ['preview'], or the ladder's rungs.")
+
+
 class PackageDone(Event):
     """The video's HLS is written, master playlist last: it can be played (packager)."""
 
@@ -162,6 +179,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         TranscodeProgress,
         RenditionReady,
         RenditionMeasured,
+        VideoPlayable,
         PackageDone,
         VideoFailed,
         VideoRetried,

@@ -9,6 +9,8 @@ import re
 MIN_RUNG_HEIGHT = 16  # the transcoder refuses smaller sources, so no rung is below it
 MAX_RUNG_HEIGHT = 8192
 RUNG_PATTERN = r"[0-9]{2,4}p"  # as a route and OpenAPI pattern: every height from 16 to 8192
+PREVIEW = "preview"  # the early, fast rendition a video plays at while its ladder encodes
+RENDITION_PATTERN = rf"{RUNG_PATTERN}|{PREVIEW}"  # what playback serves: the ladder's rungs and the preview
 
 
 def rung_name(height: int) -> str:

@@ -37,6 +37,12 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_clip(tmp_path_factory.mktemp("media") / "clip.mp4", seconds=8, width=1280, height=720)
 
 
+@pytest.fixture(scope="session")
+def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """16 s of 1280x720: long enough for an early preview (10 s and over)."""
+    return make_clip(tmp_path_factory.mktemp("media") / "long.mp4", seconds=16, width=1280, height=720)
+
+
 def _wait_healthy(url: str, processes: list[subprocess.Popen[bytes]], logs: list[Path], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -1,4 +1,5 @@
 import itertools
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,9 @@ def test_without_a_thread_count_ffmpeg_chooses() -> None:
     argv = command(job(has_audio=True))
     assert "-threads" not in argv
     assert "-filter_threads" not in argv
+
+
+def test_the_ladder_yields_the_cpu_to_a_preview_only_when_asked() -> None:
+    assert command(job(has_audio=True))[0] == "ffmpeg"
+    niced = command(dataclasses.replace(job(has_audio=True), nice=10))
+    assert niced[:4] == ["nice", "-n", "10", "ffmpeg"]  # every thread ffmpeg starts inherits it

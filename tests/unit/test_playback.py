@@ -22,6 +22,8 @@ ROUTED = [
     "1080p/seg_00001.m4s",
     "64p/playlist.m3u8",  # a source under 100 px tall gets one rung at its own height
     "16p/seg_00000.ts",
+    "preview/playlist.m3u8",  # the early preview, while the ladder encodes
+    "preview/seg_00003.ts",
     "poster.jpg",
     "storyboard/sprite_002.jpg",
     "storyboard/storyboard.vtt",
@@ -32,6 +34,8 @@ NOT_ROUTED = [
     "storyboard/../poster.jpg",
     "720p/seg_1.ts",
     "720p/source",
+    "preview/source",
+    "previews/playlist.m3u8",
     "source",
 ]
 

@@ -4,6 +4,7 @@ import itertools
 
 import pytest
 
+from vodkit_gateway.api import plays
 from vodkit_gateway.videos import VideoRecord, project
 from vodkit_shared.events import (
     Envelope,
@@ -14,6 +15,7 @@ from vodkit_shared.events import (
     TranscodeProgress,
     VideoAssembled,
     VideoFailed,
+    VideoPlayable,
 )
 
 pytestmark = pytest.mark.unit
@@ -99,3 +101,19 @@ def test_late_progress_or_renditions_never_change_a_finished_video() -> None:
         assert (after.status, after.qualities, after.progress) == ("completed", completed.qualities, 100)
     failed = fold(ASSEMBLED, FAILED)
     assert project(project(failed, other_ladder), late_ready).qualities == failed.qualities
+
+
+PREVIEW = env(VideoPlayable(stage="preview", master_key="hls/v1/master.m3u8", renditions=["preview"]))
+
+
+def test_an_early_preview_plays_while_the_video_stays_processing() -> None:
+    video = fold(ASSEMBLED, PROGRESS, PREVIEW)
+    assert (video.status, video.progress, video.playable, plays(video)) == ("processing", 45, True, True)
+    assert not plays(fold(ASSEMBLED, PROGRESS))
+    assert plays(fold(ASSEMBLED, PREVIEW, DONE))
+
+
+def test_a_video_that_failed_after_its_preview_does_not_play() -> None:
+    """The packager removes a failed video's HLS, preview included: no playback URL may point at it."""
+    for order in itertools.permutations([PREVIEW, FAILED]):
+        assert not plays(fold(ASSEMBLED, *order))

@@ -176,8 +176,14 @@ def status(video: VideoRecord, sign: Sign | None) -> VideoStatusBody:
         progress=video.progress,
         qualities=video.qualities,
         error=video.error,
-        playback_url=sign("master.m3u8") if sign and video.status == "completed" else None,
+        playable=plays(video),
+        playback_url=sign("master.m3u8") if sign and plays(video) else None,
     )
+
+
+def plays(video: VideoRecord) -> bool:
+    """Completed, or still processing with an early preview playing (`video.playable`)."""
+    return video.status == "completed" or (video.status == "processing" and video.playable)
 
 
 def details(request: web.Request, video: VideoRecord, signed: bool = True) -> VideoDetailsBody:
@@ -199,7 +205,7 @@ def details(request: web.Request, video: VideoRecord, signed: bool = True) -> Vi
 
 def signer(request: web.Request, video: VideoRecord) -> Sign | None:
     """Signs paths of the video's playback objects with one fresh token; None if it has none to show yet."""
-    if video.status != "completed" and not video.artwork:
+    if not plays(video) and not video.artwork:
         return None
     token = request.app[TOKENS].playback_token(video.video_id, request.app[SETTINGS].playback_ttl_s)
     base = f"{public_base(request)}/videos/{video.video_id}/"

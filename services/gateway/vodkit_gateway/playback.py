@@ -5,7 +5,8 @@ rewritten on the way out so that every URI in them carries the same token: a pla
 only follows URIs fetches the whole stream, and a token for video A opens nothing of video B.
 
 Segments and other objects honour single Range requests. Cache headers suit a CDN: segments
-never change under their name (immutable, a year); playlists may be re-packaged (short).
+never change under their name (immutable, a year); playlists may be re-packaged (short), and the
+early preview's playlist grows (a second).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from prometheus_client import Counter
 
 from vodkit_gateway.auth import video_id
 from vodkit_gateway.keys import TOKENS
+from vodkit_shared.rungs import PREVIEW
 from vodkit_shared.service import STORAGE, ApiError
 from vodkit_shared.storage import ObjectNotFound
 from vodkit_shared.tokens import TokenError
@@ -46,6 +48,10 @@ _CACHE = {
     ".vtt": "public, max-age=3600",
 }
 _REWRITTEN = (".m3u8", ".vtt")
+# The preview's playlist grows while the ladder encodes: players reload it every segment (2 s), and no
+# cache, the browser's included, may answer them with an older one for longer than a second.
+_PREVIEW_PLAYLIST = f"{PREVIEW}/playlist.m3u8"
+_GROWING = "public, max-age=1"
 SERVED = Counter("vodkit_playback_served_bytes_total", "Body bytes sent to players, by kind", ["kind"])
 _KINDS = {
     ".m3u8": "playlist",
@@ -90,7 +96,7 @@ async def _serve(request: web.Request, path: str) -> web.StreamResponse:
     key = storage_key(video, path)
     suffix = path[path.rindex(".") :]
     if suffix in _REWRITTEN:
-        return await _serve_rewritten(request, key, suffix, token)
+        return await _serve_rewritten(request, key, suffix, token, _GROWING if path == _PREVIEW_PLAYLIST else None)
     size = await request.app[STORAGE].size(key)
     if size is None:
         raise ApiError(404, "not_found", "no such playback object")
@@ -112,7 +118,9 @@ def _authorised(request: web.Request) -> tuple[str, str]:
     return video, token
 
 
-async def _serve_rewritten(request: web.Request, key: str, suffix: str, token: str) -> web.Response:
+async def _serve_rewritten(
+    request: web.Request, key: str, suffix: str, token: str, cache_control: str | None = None
+) -> web.Response:
     try:
         text = (await request.app[STORAGE].get_bytes(key)).decode()
     except ObjectNotFound:
@@ -122,7 +130,7 @@ async def _serve_rewritten(request: web.Request, key: str, suffix: str, token: s
     response = web.Response(
         body=body if byte_range is None else body[byte_range.start : byte_range.end + 1],
         status=200 if byte_range is None else 206,
-        headers=_headers(suffix, len(body), byte_range),
+        headers=_headers(suffix, len(body), byte_range, cache_control),
     )
     if request.method != "HEAD":
         SERVED.labels(_KINDS[suffix]).inc(len(body) if byte_range is None else byte_range.length)
@@ -146,10 +154,10 @@ async def _stream(request: web.Request, key: str, suffix: str, size: int) -> web
     return response
 
 
-def _headers(suffix: str, size: int, byte_range: ByteRange | None) -> dict[str, str]:
+def _headers(suffix: str, size: int, byte_range: ByteRange | None, cache_control: str | None = None) -> dict[str, str]:
     headers = {
         "Content-Type": _TYPES[suffix],
-        "Cache-Control": _CACHE[suffix],
+        "Cache-Control": cache_control or _CACHE[suffix],
         "Accept-Ranges": "bytes",
         "Access-Control-Allow-Origin": "*",  # the token, not the origin, is what grants access
         "Access-Control-Expose-Headers": "Content-Range, Accept-Ranges",  # a player on another site reads them

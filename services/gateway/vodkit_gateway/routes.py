@@ -37,7 +37,7 @@ from vodkit_gateway.schemas import (
     WebhookList,
 )
 from vodkit_shared.asyncapi import document_json
-from vodkit_shared.rungs import RUNG_PATTERN
+from vodkit_shared.rungs import RENDITION_PATTERN
 from vodkit_shared.service import healthz, metrics, readyz
 
 VIDEO_ID = Param(
@@ -49,7 +49,12 @@ VIDEO_ID = Param(
 )
 TOKEN = Param("token", "query", {"type": "string", "minLength": 1}, "Playback token from the video's playbackUrl.")
 RUNG = Param(
-    "rung", "path", {"type": "string", "pattern": f"^{RUNG_PATTERN}$"}, "Ladder rung, e.g. 720p.", True, RUNG_PATTERN
+    "rung",
+    "path",
+    {"type": "string", "pattern": f"^({RENDITION_PATTERN})$"},
+    "Ladder rung, e.g. 720p, or `preview`: the early rendition a video plays at while its ladder encodes.",
+    True,
+    RENDITION_PATTERN,
 )
 SEGMENT = Param(
     "segment",

@@ -74,7 +74,15 @@ class VideoStatusBody(Body):
     progress: int = Field(ge=0, le=100, description="Percent done.")
     qualities: dict[str, Quality] = Field(description="State of each rung of the ladder, e.g. `720p`.")
     error: str | None = Field(description="Why the video failed, if it did.")
-    playback_url: str | None = Field(description="Signed master playlist URL once completed.")
+    playable: bool = Field(
+        description="Whether the video plays now: completed, or processing with its early preview playing."
+    )
+    playback_url: str | None = Field(
+        description="Signed master playlist URL: once completed, and while still `processing` as soon as an early "
+        "preview plays (a fast rendition as a growing playlist, seconds after the upload; the status stays "
+        "`processing` and keeps its progress). A player that started on the preview plays it to the end; a master "
+        "fetched after completion lists the full ladder."
+    )
 
 
 class VideoDetailsBody(VideoStatusBody):

@@ -26,6 +26,7 @@ from vodkit_shared.events import (
     TranscodeProgress,
     VideoAssembled,
     VideoFailed,
+    VideoPlayable,
     run_of,
 )
 from vodkit_shared.metadata import Collection, Document
@@ -63,6 +64,7 @@ class VideoRecord(BaseModel):
     duration_s: float | None = None
     quality: dict[str, MeasuredQuality] = Field(default_factory=dict)
     artwork: bool = False
+    playable: bool = False  # its master plays: an early preview while processing, or the ladder
     created_at: float = Field(default_factory=time.time)
     updated_at: float = Field(default_factory=time.time)
 
@@ -89,6 +91,8 @@ def project(video: VideoRecord, envelope: Envelope) -> VideoRecord:
         for rung in ready.ladder:
             v.qualities.setdefault(rung, "processing")
         v.progress = max(v.progress, TRANSCODE_SHARE)
+    elif envelope.type == VideoPlayable.TYPE and not final:
+        v.playable = True
     elif envelope.type == ArtworkReady.TYPE:
         v.artwork = True
     elif envelope.type == RenditionMeasured.TYPE:
@@ -111,6 +115,7 @@ def _start_run(video: VideoRecord, run: int) -> None:
     """A retry: back to `processing`, as if the video had just been assembled."""
     video.run, video.status, video.progress = run, "processing", 0
     video.error, video.failed_stage, video.attempts, video.qualities = None, None, None, {}
+    video.playable = False
 
 
 def _advance(video: VideoRecord, status: Status) -> bool:

@@ -181,8 +181,8 @@ function videoItem(video) {
 
 function actions(video) {
   const box = element("span", { className: "actions" });
-  if (video.status === "completed") {
-    const watch = element("button", { className: "watch" }, "Watch");
+  if (video.playable) {  // completed, or an early preview while the ladder encodes
+    const watch = element("button", { className: "watch" }, video.status === "completed" ? "Watch" : "Watch preview");
     watch.addEventListener("click", () => play(video.videoId).catch(() => {}));
     box.append(watch);
   }

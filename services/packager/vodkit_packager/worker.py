@@ -29,7 +29,7 @@ from vodkit_packager.hls import (
 from vodkit_packager.packages import Packages
 from vodkit_packager.settings import PackagerSettings
 from vodkit_shared.bus import MessageBus
-from vodkit_shared.events import Envelope, PackageDone, RenditionReady, stable_event_id
+from vodkit_shared.events import Envelope, PackageDone, RenditionReady, VideoPlayable, stable_event_id
 from vodkit_shared.lifecycle import EndedVideos, Ending
 from vodkit_shared.rungs import is_rung_name
 from vodkit_shared.scratch import scratch_dir
@@ -125,8 +125,10 @@ class Packager:
         )
         if await self._ended.ended_for(envelope):
             return  # on_rendition_ready discards what was written
-        event_id = stable_event_id(PackageDone.TYPE, envelope.video_id, envelope.correlation_id)  # one per run
-        await self._bus.publish(envelope.follow(done, event_id))
+        playable = VideoPlayable(stage="ladder", master_key=master_key, renditions=done.renditions)
+        for event in (playable, done):  # each with an id of its own, one per run
+            event_id = stable_event_id(event.TYPE, envelope.video_id, envelope.correlation_id)
+            await self._bus.publish(envelope.follow(event, event_id))
         await self._packages.mark_done(envelope.video_id)
         PUBLISHED.inc()
         log.info("package done", extra={"videoId": envelope.video_id, "renditions": done.renditions})

@@ -46,6 +46,7 @@ class EncodeJob:
     out_dir: Path
     encoder: Encoder = "libx264"
     threads: int = 0  # for the decoder, the filters and each encoder; 0: ffmpeg's choice (the node's cores)
+    nice: int = 0  # CPU niceness of the pass (every thread of it): > 0 while a preview runs beside it
 
     def output(self, rung: Rung) -> Path:
         return self.out_dir / f"{rung.name}.mp4"
@@ -91,7 +92,8 @@ def command(job: EncodeJob) -> list[str]:
     merged = ffmpeg.merge_outputs(*outputs).global_args("-nostdin", "-nostats", "-xerror", "-progress", "pipe:1")
     if job.threads:
         merged = merged.global_args("-filter_threads", str(job.threads))
-    return [str(arg) for arg in merged.overwrite_output().compile()]
+    argv = [str(arg) for arg in merged.overwrite_output().compile()]
+    return ["nice", "-n", str(job.nice), *argv] if job.nice else argv
 
 
 def _storyboard_output(job: EncodeJob, branch: Any, gpu: bool) -> Any:

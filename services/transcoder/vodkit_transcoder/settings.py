@@ -13,6 +13,24 @@ class TranscoderSettings(CommonSettings):
         "auto", description="auto: NVENC if a trial encode works, else libx264; nvenc: NVENC or refuse to start."
     )
     x264_preset: str = Field("medium", description="libx264 preset; the seed's is 'medium'.")
+    preview: bool = Field(
+        True,
+        description="Make a video playable seconds after assembly at a fast preview rendition, while the ladder "
+        "encodes (a growing HLS playlist; `video.playable`).",
+    )
+    preview_min_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="Sources shorter than this get no preview: their ladder is soon done, and a preview costs "
+        "about a third of a core at 1x of a 1080p source.",
+    )
+    ladder_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="CPU niceness of the ladder's ffmpeg while a preview runs beside it, so the preview keeps "
+        "ahead of playback on a busy node (0: none).",
+    )
     work_dir: Path | None = Field(None, description="Scratch space for sources and renditions.")
     measure_quality: bool = Field(True, description="Measure SSIM and PSNR of every rung after encoding.")
     slots: int = Field(1, ge=1, description="Transcodes this process runs at once.")

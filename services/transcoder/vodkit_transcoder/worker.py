@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -21,9 +22,11 @@ from vodkit_shared.events import (
     RenditionReady,
     TranscodeProgress,
     VideoFailed,
+    VideoPlayable,
     run_of,
     stable_event_id,
 )
+from vodkit_shared.rungs import PREVIEW
 from vodkit_shared.scratch import scratch_dir
 from vodkit_shared.storage import ObjectStorage, StorageUnavailable
 from vodkit_shared.tools import ToolFailed
@@ -32,9 +35,10 @@ from vodkit_transcoder.encode import EncodeJob, encode
 from vodkit_transcoder.hwaccel import Accel
 from vodkit_transcoder.jobs import JobQueue, TranscodeJob
 from vodkit_transcoder.ladder import plan_ladder, segment_seconds
+from vodkit_transcoder.preview import Preview, preview_prefix
 from vodkit_transcoder.quality import measure
 from vodkit_transcoder.settings import TranscoderSettings
-from vodkit_transcoder.source import inspect
+from vodkit_transcoder.source import SourceInfo, inspect
 
 log = logging.getLogger(__name__)
 SCRATCH_PREFIX = "vodkit-transcode-"
@@ -75,6 +79,10 @@ async def outlasting(step: Callable[[], Awaitable[T]], video_id: str, what: str)
                 raise
             log.info("waiting out an outage", extra={"videoId": video_id, "step": what, "error": str(error)})
             await asyncio.sleep(OUTAGE_RETRY_S)
+
+
+async def _nothing() -> None:
+    return None
 
 
 def rendition_key(video_id: str, rung: str) -> str:
@@ -146,7 +154,12 @@ class Transcoder:
                 await announce.publish(Envelope.model_validate(doc))
             return
         async with scratch_dir(SCRATCH_PREFIX, self._settings.work_dir) as work:  # a killed worker's is swept
-            encoded = await self._encode(announce, job.source_key, work)
+            source = work / "source"
+            await self._storage.get_file(job.source_key, source)
+            info = await inspect(source, self._settings.source_limits)
+            async with self._previewing(announce, source, info, work) as preview_done:
+                encoded = await self._encode(announce, source, info, work)
+                await preview_done()  # before any rendition is announced: see preview.py
             readies = await self._store_renditions(announce.video_id, encoded)
             artwork = await self._store_artwork(announce.video_id, encoded)
             products = [
@@ -161,19 +174,49 @@ class Transcoder:
                 for ready in readies:
                     await self._measure(announce, encoded, ready.rung, ready.width, ready.height)
 
+    @contextlib.asynccontextmanager
+    async def _previewing(
+        self, announce: Announcer, source: Path, info: SourceInfo, work: Path
+    ) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+        """Runs the early preview beside the block (when the source is long enough); yields "wait for it".
+
+        The preview is a convenience: its failure is logged and fails nothing, the ladder publishes anyway.
+        """
+        if not self._settings.preview or info.duration_s < self._settings.preview_min_seconds:
+            yield _nothing
+            return
+        preview = Preview(self._storage, announce.video_id, source, info, work / PREVIEW, self._threads)
+
+        async def playable(master: str) -> None:
+            event = VideoPlayable(stage="preview", master_key=master, renditions=[PREVIEW])
+            await announce.once(event, "preview")
+
+        task = asyncio.create_task(preview.run(playable), name=f"preview {announce.video_id}")
+
+        async def done() -> None:
+            try:
+                await asyncio.shield(task)
+            except Exception as error:  # noqa: BLE001 - whatever stopped the preview, the ladder goes on
+                log.warning("preview failed", extra={"videoId": announce.video_id, "error": str(error)})
+
+        try:
+            yield done
+        finally:
+            if not task.done():
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
     async def _checkpoint(self, job: TranscodeJob, products: list[Envelope]) -> bool:
         if self._jobs is None:
             return True
         kept = [envelope.model_dump(mode="json") for envelope in products]
         return await self._jobs.keep_stored(job.video_id, job.worker, kept)
 
-    async def _encode(self, announce: Announcer, source_key: str, work: Path) -> EncodeJob:
-        source = work / "source"
-        await self._storage.get_file(source_key, source)
-        info = await inspect(source, self._settings.source_limits)
+    async def _encode(self, announce: Announcer, source: Path, info: SourceInfo, work: Path) -> EncodeJob:
         rungs, segment_s = plan_ladder(info.height), segment_seconds(info.duration_s)
         preset, encoder = self._settings.x264_preset, self._accel.encoder
-        job = EncodeJob(source, info, rungs, segment_s, preset, work, encoder, self._threads)
+        job = EncodeJob(source, info, rungs, segment_s, preset, work, encoder, self._threads, self._ladder_nice(info))
         report = ProgressReporter(announce, [rung.name for rung in rungs])
         started = time.monotonic()
         await report(0.0)
@@ -232,9 +275,14 @@ class Transcoder:
             return
         await announce(RenditionMeasured(rung=rung, ssim=quality.ssim, psnr=quality.psnr), rung)
 
+    def _ladder_nice(self, info: SourceInfo) -> int:
+        """While a preview runs beside it, the ladder yields the CPU to it: the preview must stay ahead of 1x."""
+        previewed = self._settings.preview and info.duration_s >= self._settings.preview_min_seconds
+        return self._settings.ladder_nice if previewed else 0
+
     async def discard(self, video_id: str) -> None:
-        """The video ended: remove what this service wrote for it (renditions and artwork)."""
-        for prefix in (f"renditions/{video_id}/", f"artwork/{video_id}/"):
+        """The video ended: remove what this service wrote for it (renditions, artwork, the preview)."""
+        for prefix in (f"renditions/{video_id}/", f"artwork/{video_id}/", preview_prefix(video_id)):
             await self._storage.delete_prefix(prefix)
 
     async def give_up(self, job: TranscodeJob, reason: str) -> None:

@@ -1,0 +1,124 @@
+"""Early publish: the preview plays seconds after assembly, from a playlist that only ever lists stored segments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support import make_clip
+from vodkit_shared.bus.memory import MemoryBus
+from vodkit_shared.events import Envelope, RenditionReady, VideoPlayable
+from vodkit_shared.media_input import MediaInput
+from vodkit_shared.storage.files import FileStorage
+from vodkit_shared.tools import probe
+from vodkit_transcoder import preview
+from vodkit_transcoder.hwaccel import Accel
+from vodkit_transcoder.jobs import TranscodeJob
+from vodkit_transcoder.preview import listed_segments
+from vodkit_transcoder.settings import TranscoderSettings
+from vodkit_transcoder.worker import Transcoder
+
+pytestmark = pytest.mark.media
+PLAYLIST = "hls/v1/preview/playlist.m3u8"
+
+
+class WatchedStorage(FileStorage):
+    """Records, each time the preview's playlist is stored, the segments it lists that are not stored yet."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.playlists: list[str] = []
+        self.listed_before_stored: list[str] = []
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        if key == PLAYLIST:
+            text = data.decode()
+            self.playlists.append(text)
+            for name in listed_segments(text):
+                if await self.size(f"hls/v1/preview/{name}") is None:
+                    self.listed_before_stored.append(name)
+        await super().put_bytes(key, data, content_type)
+
+
+class RecordingBus(MemoryBus):
+    """Keeps every envelope in the order it was published."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.published: list[Envelope] = []
+
+    async def publish(self, envelope: Envelope) -> None:
+        self.published.append(envelope)
+        await super().publish(envelope)
+
+
+async def transcode(
+    tmp_path: Path, seconds: float, storage: FileStorage | None = None, **settings: object
+) -> tuple[FileStorage, list[Envelope]]:
+    """Transcode a 640x360 clip of `seconds` as video v1; the events announced, in order."""
+    storage = storage or FileStorage(tmp_path / "objects")
+    make_clip(tmp_path / "original.mp4", seconds=seconds, width=640, height=360)
+    await storage.put_file("originals/v1/source", tmp_path / "original.mp4")
+    bus = RecordingBus(f"preview-{tmp_path.name}")
+    options = {"work_dir": tmp_path, "x264_preset": "ultrafast", "measure_quality": False, **settings}
+    transcoder = Transcoder(storage, bus, TranscoderSettings(**options), Accel("libx264", "test"))  # type: ignore[arg-type]
+    try:
+        await transcoder.transcode(TranscodeJob(video_id="v1", source_key="originals/v1/source", correlation_id="v1"))
+    finally:
+        await bus.close()
+    return storage, [e for e in bus.published if e.type in (VideoPlayable.TYPE, RenditionReady.TYPE)]
+
+
+async def test_a_long_enough_source_is_playable_at_its_preview_before_any_rendition(tmp_path: Path) -> None:
+    storage = WatchedStorage(tmp_path / "objects")
+    _, seen = await transcode(tmp_path, seconds=12, storage=storage, preview_min_seconds=10)
+
+    assert next(e.type for e in seen) == VideoPlayable.TYPE  # before every rendition.ready
+    playable = seen[0].payload(VideoPlayable)
+    assert (playable.stage, playable.master_key, playable.renditions) == ("preview", "hls/v1/master.m3u8", ["preview"])
+    assert storage.listed_before_stored == []  # a player never sees a segment that is not there
+    master = (await storage.get_bytes("hls/v1/master.m3u8")).decode()
+    assert "RESOLUTION=640x360" in master
+    assert master.rstrip().endswith("preview/playlist.m3u8")
+    assert "#EXT-X-START:TIME-OFFSET=0" in master
+
+    final = (await storage.get_bytes(PLAYLIST)).decode()
+    assert "#EXT-X-PLAYLIST-TYPE:EVENT" in final
+    assert final.rstrip().endswith("#EXT-X-ENDLIST")
+    assert "#EXT-X-START:TIME-OFFSET=0" in final  # players start it at 0, not at its live edge
+    assert all("#EXT-X-ENDLIST" not in text for text in storage.playlists[:-1])
+    durations = [float(line[8:].split(",")[0]) for line in final.splitlines() if line.startswith("#EXTINF:")]
+    assert sum(durations) == pytest.approx(12, abs=0.1)
+    assert max(durations) <= 2.1
+    segment = tmp_path / "seg.ts"
+    segment.write_bytes(await storage.get_bytes("hls/v1/preview/seg_00000.ts"))
+    streams = (await probe(MediaInput.own(segment, "mpegts")))["streams"]
+    assert {s["codec_type"] for s in streams} == {"video", "audio"}
+    assert next(s for s in streams if s["codec_type"] == "video")["height"] == 360
+
+
+async def test_a_short_source_gets_no_preview(tmp_path: Path) -> None:
+    storage, seen = await transcode(tmp_path, seconds=3, preview_min_seconds=10)
+    assert [e.type for e in seen] == [RenditionReady.TYPE]
+    assert await storage.size(PLAYLIST) is None
+    assert await storage.size("hls/v1/master.m3u8") is None
+
+
+async def test_a_failed_preview_fails_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(preview, "command", lambda *_args: ["ffmpeg", "-v", "error", "-i", "file:/nonexistent"])
+    storage, seen = await transcode(tmp_path, seconds=12, preview_min_seconds=10)
+    assert [e.type for e in seen] == [RenditionReady.TYPE]  # the ladder is announced as ever
+    assert await storage.size("hls/v1/master.m3u8") is None
+
+
+async def test_discarding_a_video_removes_its_preview(tmp_path: Path) -> None:
+    storage, _ = await transcode(tmp_path, seconds=12, preview_min_seconds=10)
+    assert await storage.size(PLAYLIST)
+    bus = MemoryBus(f"discard-{tmp_path.name}")
+    try:
+        await Transcoder(storage, bus, TranscoderSettings(work_dir=tmp_path), Accel("libx264", "test")).discard("v1")
+    finally:
+        await bus.close()
+    assert await storage.size(PLAYLIST) is None
+    assert await storage.size("hls/v1/preview/seg_00000.ts") is None
