@@ -1,5 +1,5 @@
-import itertools
 import dataclasses
+import itertools
 from pathlib import Path
 
 import pytest
