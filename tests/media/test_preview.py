@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import make_clip
+from vodkit_shared.bus import BusUnavailable
 from vodkit_shared.bus.memory import MemoryBus
 from vodkit_shared.events import Envelope, RenditionReady, VideoPlayable
 from vodkit_shared.media_input import MediaInput
@@ -122,3 +123,33 @@ async def test_discarding_a_video_removes_its_preview(tmp_path: Path) -> None:
         await bus.close()
     assert await storage.size(PLAYLIST) is None
     assert await storage.size("hls/v1/preview/seg_00000.ts") is None
+
+
+class PlayableRefusedOnce(RecordingBus):
+    """The broker is down when the preview's `video.playable` is first published."""
+
+    refused = 0
+
+    async def publish(self, envelope: Envelope) -> None:
+        if envelope.type == VideoPlayable.TYPE and not self.refused:
+            self.refused += 1
+            raise BusUnavailable("the broker cannot be reached")
+        await super().publish(envelope)
+
+
+async def test_a_broker_outage_delays_the_preview_announcement_and_stops_no_preview(tmp_path: Path) -> None:
+    """The outage raised out of the preview, which was killed half-way: its playlist never ended."""
+    storage = FileStorage(tmp_path / "objects")
+    make_clip(tmp_path / "original.mp4", seconds=12, width=640, height=360)
+    await storage.put_file("originals/v1/source", tmp_path / "original.mp4")
+    bus = PlayableRefusedOnce(f"preview-outage-{tmp_path.name}")
+    settings = TranscoderSettings(work_dir=tmp_path, x264_preset="ultrafast", measure_quality=False)
+    try:
+        await Transcoder(storage, bus, settings, Accel("libx264", "test")).transcode(
+            TranscodeJob(video_id="v1", source_key="originals/v1/source", correlation_id="v1")
+        )
+    finally:
+        await bus.close()
+    assert bus.refused == 1
+    assert [e.type for e in bus.published if e.type == VideoPlayable.TYPE] == [VideoPlayable.TYPE]
+    assert (await storage.get_bytes(PLAYLIST)).decode().rstrip().endswith("#EXT-X-ENDLIST")

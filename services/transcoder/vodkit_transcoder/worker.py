@@ -188,8 +188,8 @@ class Transcoder:
         preview = Preview(self._storage, announce.video_id, source, info, work / PREVIEW, self._threads)
 
         async def playable(master: str) -> None:
-            event = VideoPlayable(stage="preview", master_key=master, renditions=[PREVIEW])
-            await announce.once(event, "preview")
+            # waiting out a broker outage (the preview's ffmpeg goes on meanwhile), as for any product
+            await announce(VideoPlayable(stage="preview", master_key=master, renditions=[PREVIEW]), "preview")
 
         task = asyncio.create_task(preview.run(playable), name=f"preview {announce.video_id}")
 
