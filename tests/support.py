@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from vodkit_shared.bus.memory import MemoryBus
+from vodkit_shared.events import Envelope
+
 AMQP_URL = os.environ.get("VODKIT_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 MONGODB_URL = os.environ.get("VODKIT_TEST_MONGODB_URL", "")
 # `make test` sets this: there, a missing RabbitMQ is a failure, not a skip.
@@ -169,3 +172,15 @@ def import_every_vodkit_module() -> None:
         for module in pkgutil.walk_packages(root.__path__, f"{package}."):
             if not module.name.endswith(".__main__"):
                 importlib.import_module(module.name)
+
+
+class RecordingBus(MemoryBus):
+    """A memory bus that keeps every envelope in the order it was published."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.published: list[Envelope] = []
+
+    async def publish(self, envelope: Envelope) -> None:
+        self.published.append(envelope)
+        await super().publish(envelope)

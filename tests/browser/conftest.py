@@ -46,6 +46,29 @@ def chromium() -> str:
     pytest.skip(message)
 
 
+async def serve_page(
+    page: str, report_path: str, on_report: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> tuple[web.AppRunner, int]:
+    """A loopback site serving `page` (from this folder) at `/` with hls.js beside it, the page posting its
+    reports to `report_path`; the runner (to clean up) and its port."""
+
+    async def page_file(_: web.Request) -> web.FileResponse:
+        return web.FileResponse(HERE / page)
+
+    async def hls_js(_: web.Request) -> web.FileResponse:
+        return web.FileResponse(HLS_JS)
+
+    app = web.Application()
+    app.router.add_get("/", page_file)
+    app.router.add_get("/hls.js", hls_js)
+    app.router.add_post(report_path, on_report)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
 @pytest.fixture
 async def play_in_hlsjs(tmp_path: Path) -> AsyncIterator[PlayIn]:
     """`await play_in_hlsjs(url)` plays every level of `url` in hls.js and returns what the page saw."""
@@ -56,21 +79,7 @@ async def play_in_hlsjs(tmp_path: Path) -> AsyncIterator[PlayIn]:
         await reported.put(json.loads(await request.text()))
         return web.Response(text="ok")
 
-    async def page(_: web.Request) -> web.FileResponse:
-        return web.FileResponse(HERE / "player.html")
-
-    async def hls_js(_: web.Request) -> web.FileResponse:
-        return web.FileResponse(HLS_JS)
-
-    app = web.Application()
-    app.router.add_get("/", page)
-    app.router.add_get("/hls.js", hls_js)
-    app.router.add_post("/result", result)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await serve_page("player.html", "/result", result)
 
     async def play(url: str) -> dict[str, Any]:
         page = f"http://127.0.0.1:{port}/?src={quote(url, safe='')}"

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import pytest
 from aiohttp import web
 
-from tests.browser.conftest import CHROMIUM_FLAGS, HERE, HLS_JS, chromium
+from tests.browser.conftest import CHROMIUM_FLAGS, chromium, serve_page
 from tests.e2e.conftest import Deployment
 from tests.e2e.pipeline import Client, get
 from tests.e2e.test_early_publish import first_playable_status
@@ -52,21 +52,7 @@ async def watch(tmp_path: Path) -> AsyncIterator[Any]:
         viewer.reports.append(json.loads(await request.text()))
         return web.json_response({"stop": viewer.stop, "pause": viewer.pause})
 
-    async def page(_: web.Request) -> web.FileResponse:
-        return web.FileResponse(HERE / "early_player.html")
-
-    async def hls_js(_: web.Request) -> web.FileResponse:
-        return web.FileResponse(HLS_JS)
-
-    app = web.Application()
-    app.router.add_get("/", page)
-    app.router.add_get("/hls.js", hls_js)
-    app.router.add_post("/progress", progress)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await serve_page("early_player.html", "/progress", progress)
     browsers: list[asyncio.subprocess.Process] = []
     logs: list[BinaryIO] = []
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import make_clip
+from tests.support import RecordingBus, make_clip
 from vodkit_shared.bus import BusUnavailable
 from vodkit_shared.bus.memory import MemoryBus
 from vodkit_shared.events import Envelope, RenditionReady, VideoPlayable
@@ -40,18 +40,6 @@ class WatchedStorage(FileStorage):
                 if await self.size(f"hls/v1/preview/{name}") is None:
                     self.listed_before_stored.append(name)
         await super().put_bytes(key, data, content_type)
-
-
-class RecordingBus(MemoryBus):
-    """Keeps every envelope in the order it was published."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.published: list[Envelope] = []
-
-    async def publish(self, envelope: Envelope) -> None:
-        self.published.append(envelope)
-        await super().publish(envelope)
 
 
 async def transcode(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from vodkit_shared.bus.memory import MemoryBus
+from tests.support import RecordingBus
 from vodkit_shared.events import ChunkReceived, Envelope, VideoAssembled
 from vodkit_shared.lifecycle import EndedVideos
 from vodkit_shared.metadata import open_metadata
@@ -23,16 +23,6 @@ pytestmark = pytest.mark.unit
 VIDEO = "v1"
 CHUNKS = [b"first-", b"second-", b"third"]
 WHOLE = b"".join(CHUNKS)
-
-
-class RecordingBus(MemoryBus):
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.published: list[Envelope] = []
-
-    async def publish(self, envelope: Envelope) -> None:
-        self.published.append(envelope)
-        await super().publish(envelope)
 
 
 @dataclass
