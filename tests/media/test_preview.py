@@ -11,6 +11,7 @@ from vodkit_shared.bus import BusUnavailable
 from vodkit_shared.bus.memory import MemoryBus
 from vodkit_shared.events import Envelope, RenditionReady, VideoPlayable
 from vodkit_shared.media_input import MediaInput
+from vodkit_shared.storage import StorageUnavailable
 from vodkit_shared.storage.files import FileStorage
 from vodkit_shared.tools import probe
 from vodkit_transcoder import preview
@@ -141,3 +142,29 @@ async def test_a_broker_outage_delays_the_preview_announcement_and_stops_no_prev
     assert bus.refused == 1
     assert [e.type for e in bus.published if e.type == VideoPlayable.TYPE] == [VideoPlayable.TYPE]
     assert (await storage.get_bytes(PLAYLIST)).decode().rstrip().endswith("#EXT-X-ENDLIST")
+
+
+class PreviewStoreDown(FileStorage):
+    """The store refuses the preview's first `down_for` segments, as during a short S3 outage."""
+
+    def __init__(self, root: Path, down_for: int) -> None:
+        super().__init__(root)
+        self.down_for, self.refused = down_for, 0
+
+    async def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
+        if key.startswith("hls/v1/preview/") and self.refused < self.down_for:
+            self.refused += 1
+            raise StorageUnavailable("the object store cannot be reached")
+        await super().put_file(key, path, content_type)
+
+
+async def test_a_store_outage_delays_the_preview_and_stops_no_preview(tmp_path: Path) -> None:
+    """A store outage raised out of the preview, which was killed half-way: its playlist never ended."""
+    storage = PreviewStoreDown(tmp_path / "objects", down_for=3)
+    _, seen = await transcode(tmp_path, seconds=12, storage=storage, preview_min_seconds=10)
+    assert storage.refused == 3
+    assert next(e.type for e in seen) == VideoPlayable.TYPE
+    final = (await storage.get_bytes(PLAYLIST)).decode()
+    assert final.rstrip().endswith("#EXT-X-ENDLIST")
+    for name in listed_segments(final):
+        assert await storage.size(f"hls/v1/preview/{name}"), name

@@ -26,8 +26,9 @@ from prometheus_client import Histogram
 
 from vodkit_shared.media_input import MediaInput
 from vodkit_shared.rungs import PREVIEW
-from vodkit_shared.storage import ObjectStorage
+from vodkit_shared.storage import ObjectStorage, StorageUnavailable
 from vodkit_shared.tools import run_capturing
+from vodkit_transcoder.outages import outlasting
 from vodkit_transcoder.source import SourceInfo
 
 log = logging.getLogger(__name__)
@@ -191,10 +192,13 @@ class Preview:
         try:
             while not encoding.done():
                 await asyncio.wait({encoding}, timeout=POLL_S)
-                if await mirror.sync() and not playable:
-                    playable = await self._publish(on_playable, started)
+                try:
+                    if await mirror.sync() and not playable:
+                        playable = await self._publish(on_playable, started)
+                except StorageUnavailable:  # the segments wait in scratch space: the next sync stores them
+                    log.info("preview not mirrored: the store is down", extra={"videoId": self.video_id})
             await encoding  # a failed encode raises ToolFailed here
-            await mirror.sync()  # the last segments, and the playlist's EXT-X-ENDLIST
+            await outlasting(mirror.sync, self.video_id, "store the preview")  # the last segments, EXT-X-ENDLIST
             if not playable and mirror.stored:
                 await self._publish(on_playable, started)
         finally:

@@ -7,7 +7,7 @@ runs here, and what it wrote is discarded once it has stopped writing.
 
 What a job's outcome depends on: a refusal of the source (`TranscodeRefused`) fails it at once; the bus
 or the store being unreachable (`BusUnavailable`, `StorageUnavailable`, once the job has waited out what
-it could: `worker.outlasting`) is not the job's failure, so it is put off for longer than a reconnect,
+it could: `outages.outlasting`) is not the job's failure, so it is put off for longer than a reconnect,
 uncounted; a clean stop hands it back at once; anything else is a failed attempt. A failed job's
 `video.failed` that the bus did not take is announced again from the queue's outbox.
 """

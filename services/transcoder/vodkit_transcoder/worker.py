@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 from prometheus_client import Counter, Histogram
 
@@ -28,13 +27,14 @@ from vodkit_shared.events import (
 )
 from vodkit_shared.rungs import PREVIEW
 from vodkit_shared.scratch import scratch_dir
-from vodkit_shared.storage import ObjectStorage, StorageUnavailable
+from vodkit_shared.storage import ObjectStorage
 from vodkit_shared.tools import ToolFailed
 from vodkit_transcoder.artwork import POSTER, STORYBOARD_DIR, VTT, extract_poster
 from vodkit_transcoder.encode import EncodeJob, encode
 from vodkit_transcoder.hwaccel import Accel
 from vodkit_transcoder.jobs import JobQueue, TranscodeJob
 from vodkit_transcoder.ladder import plan_ladder, segment_seconds
+from vodkit_transcoder.outages import outlasting
 from vodkit_transcoder.preview import Preview, preview_prefix
 from vodkit_transcoder.quality import measure
 from vodkit_transcoder.settings import TranscoderSettings
@@ -43,9 +43,6 @@ from vodkit_transcoder.source import SourceInfo, inspect
 log = logging.getLogger(__name__)
 SCRATCH_PREFIX = "vodkit-transcode-"
 PROGRESS_EVERY_S = 1.0
-OUTAGE_WAIT_S = 300.0  # how long an encoded ladder waits out the bus or the store before the job is put off
-OUTAGE_RETRY_S = 2.0  # between tries while it waits (the bus adapter reconnects every 5 s)
-T = TypeVar("T")
 # One ffmpeg pass encodes every rung at once: each rung of a pass records the pass's speed.
 ENCODE_SPEED = Histogram(
     "vodkit_transcode_encode_speed_ratio",
@@ -61,24 +58,6 @@ def _count_encode(job: EncodeJob, seconds: float) -> None:
     MEDIA_ENCODED.labels(encoder).inc(job.info.duration_s)
     for rung in job.rungs:
         ENCODE_SPEED.labels(encoder, rung.name).observe(job.info.duration_s / max(seconds, 1e-3))
-
-
-UNREACHABLE = (BusUnavailable, StorageUnavailable)
-
-
-async def outlasting(step: Callable[[], Awaitable[T]], video_id: str, what: str) -> T:
-    """`step()`, tried again every OUTAGE_RETRY_S while the bus or the store cannot be reached, for up to
-    OUTAGE_WAIT_S: the encode is done, and an outage is not worth encoding again for. Then it raises,
-    and the runner puts the job off."""
-    deadline = time.monotonic() + OUTAGE_WAIT_S
-    while True:
-        try:
-            return await step()
-        except UNREACHABLE as error:
-            if time.monotonic() + OUTAGE_RETRY_S > deadline:
-                raise
-            log.info("waiting out an outage", extra={"videoId": video_id, "step": what, "error": str(error)})
-            await asyncio.sleep(OUTAGE_RETRY_S)
 
 
 async def _nothing() -> None:
