@@ -385,3 +385,28 @@ async def test_only_the_worker_holding_a_job_records_its_stored_ladder(queue: Jo
     taken = await queue.claim("b")
     assert taken is not None
     assert taken.stored == envelopes  # the next worker announces these instead of encoding again
+
+
+async def test_a_failure_is_announced_once_while_the_outboxes_of_every_worker_poll(store: MetadataStore) -> None:
+    """The failing worker announces; its own outbox and another worker's, polling while the bus confirms
+    slowly, leave that failure alone (they once announced it again: one video.failed per outbox)."""
+    queue = JobQueue(store.collection("transcode_jobs"), lease_s=5, policy=RetryPolicy(3, 0.05))
+    announced: list[str] = []
+
+    async def work(job: TranscodeJob) -> None:
+        raise UnsupportedMedia("not a video")
+
+    async def give_up(job: TranscodeJob, reason: str) -> None:
+        await asyncio.sleep(0.5)  # a broker slow to confirm: several polls of every outbox meanwhile
+        announced.append(job.video_id)
+
+    workers = [JobRunner(queue, work, give_up, slots=1, lease_s=5, poll_s=0.02) for _ in range(2)]
+    tasks = [asyncio.create_task(worker.run()) for worker in workers]
+    await queue.enqueue("v1", "originals/v1/source", "c1")
+    await eventually(lambda: announced != [])
+    await asyncio.sleep(1.0)  # the polls after it
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert announced == ["v1"]
+    assert await queue.unannounced() == []

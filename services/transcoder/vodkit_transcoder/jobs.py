@@ -15,8 +15,9 @@ job back at once (`release`) and a bus outage puts it off (`postpone`); neither 
 anything. Once a job's ladder is stored, the job keeps the envelopes that announce it
 (`keep_stored`), so a worker lost after that point costs no second encode. A failed job's
 `video.failed` is kept as `announced: false` until the bus has it, and announced again from here
-until then (an outbox). An admin's retry of a failed video (`retry`) queues its job again, as a
-run of its own.
+until then (an outbox); one worker at a time holds an announcement (`announcing_until`), so a
+failure is announced once, not once by its worker and again by every outbox that sees it meanwhile.
+An admin's retry of a failed video (`retry`) queues its job again, as a run of its own.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class TranscodeJob(BaseModel):
     attempts: int = 0  # attempts that ended in an error
     crashes: int = 0  # claims whose worker died before it could say how the attempt went
     announced: bool = True  # False while a failed job's video.failed has not reached the bus
+    announcing_until: float = 0.0  # while a worker announces that failure: no other worker does it too
     not_before: float = 0.0
     lease_until: float = 0.0
     worker: str = ""
@@ -170,6 +172,7 @@ class JobQueue:
     async def fail(self, video_id: str, worker: str, error: str, permanent: bool) -> bool:
         """Record a failed attempt; True if the job has given up (permanent, or out of attempts)."""
         gave_up = False
+        until = self._clock() + self._lease_s
 
         def record(doc: Document) -> Document | None:
             nonlocal gave_up
@@ -177,8 +180,9 @@ class JobQueue:
                 return None
             attempts = doc["attempts"] + 1
             gave_up = permanent or attempts >= self._policy.attempts
-            if gave_up:
-                return {**doc, "state": "failed", "attempts": attempts, "error": error, "announced": False}
+            if gave_up:  # this worker announces it now; the outbox only if it cannot
+                failed = {"state": "failed", "error": error, "announced": False, "announcing_until": until}
+                return {**doc, **failed, "attempts": attempts}
             delay = self._policy.delay_before(attempts + 1)
             queued = {"state": "queued", "worker": "", "not_before": self._clock() + delay}
             return {**doc, **queued, "attempts": attempts, "error": error}
@@ -206,8 +210,28 @@ class JobQueue:
         )
 
     async def unannounced(self) -> list[TranscodeJob]:
-        """Failed jobs whose video.failed has not reached the bus yet."""
-        return [TranscodeJob.model_validate(doc) for doc in await self._c.find("announced", False)]
+        """Failed jobs whose video.failed has not reached the bus yet, and that no worker is announcing."""
+        now = self._clock()
+        jobs = [TranscodeJob.model_validate(doc) for doc in await self._c.find("announced", False)]
+        return [job for job in jobs if job.announcing_until < now]
+
+    async def take_announcement(self, video_id: str) -> bool:
+        """Announce the job's failure from this worker; False if it is announced, or another worker is at it."""
+        now = self._clock()
+        until = now + self._lease_s
+
+        def take(doc: Document) -> Document | None:
+            free = not doc.get("announced", True) and doc.get("announcing_until", 0.0) < now
+            return {**doc, "announcing_until": until} if free else None
+
+        doc = await self._c.update(video_id, take)
+        return doc is not None and doc.get("announcing_until") == until
+
+    async def give_back_announcement(self, video_id: str) -> None:
+        """The bus did not take the failure: the outbox (any worker's) announces it later."""
+        await self._c.update(
+            video_id, lambda d: {**d, "announcing_until": 0.0} if not d.get("announced", True) else None
+        )
 
     async def mark_announced(self, video_id: str) -> None:
         await self._c.update(video_id, lambda d: {**d, "announced": True} if not d.get("announced", True) else None)

@@ -188,10 +188,12 @@ class JobRunner:
         return True
 
     async def _announce_failure(self, job: TranscodeJob, reason: str) -> None:
+        """Publish video.failed; the caller holds the announcement (`fail` or `take_announcement` gave it)."""
         try:
             await self._give_up(job, reason)
         except BusUnavailable:
             log.warning("video.failed not announced yet: kept, announced later", extra={"videoId": job.video_id})
+            await self._queue.give_back_announcement(job.video_id)
             return
         await self._queue.mark_announced(job.video_id)
 
@@ -199,7 +201,8 @@ class JobRunner:
         """Announce the failures the bus did not take (and a job that crashed its last worker once too often)."""
         try:
             for job in await self._queue.unannounced():
-                await self._announce_failure(job, job.error or "transcoder failed")
+                if await self._queue.take_announcement(job.video_id):
+                    await self._announce_failure(job, job.error or "transcoder failed")
         except Exception:
             log.exception("announcing failed jobs failed; trying again next time")
 
