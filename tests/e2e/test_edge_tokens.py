@@ -202,6 +202,7 @@ async def stand_in(tmp_path: Path) -> AsyncIterator[tuple[int, list[tuple[str, s
 
     app = web.Application()
     app.router.add_get("/videos/{video}/{path:.+}", answer)
+    app.router.add_get("/api/{path:.+}", answer)
     runner, port = await start_site(app, "127.0.0.1", 0)
     yield port, asked
     await runner.cleanup()
@@ -250,6 +251,24 @@ async def test_playlists_are_cached_per_token_never_longer_than_the_origin_says(
             (f"/videos/{video}/720p/seg_00000.ts", first),
             (f"/videos/{video}/720p/seg_00000.ts", second),
         ]
+    finally:
+        _stop([varnish])
+
+
+async def test_the_api_and_the_web_page_pass_through_the_edge_uncached(
+    stand_in: tuple[int, list[tuple[str, str]]], tmp_path: Path
+) -> None:
+    """Only playback objects are the edge's to keep: an API answer without Authorization or a cookie
+    (an upload's state, a tus offset) would otherwise be kept two minutes by Varnish's builtin rules."""
+    need_digest_vmod()
+    port, asked = stand_in
+    key = {"VODKIT_EDGE_PLAYBACK_KEY": Tokens(uuid.uuid4().hex).playback_key()}
+    varnish, cache = await asyncio.to_thread(start_varnish, tmp_path / "varnish", port, EDGE_VCL, key)
+    try:
+        for _ in range(2):
+            status, body, state = await cached(f"http://127.0.0.1:{cache}/api/videos/v1/upload")
+            assert (status, state) == (200, "MISS"), body
+        assert asked == [("/api/videos/v1/upload", "")] * 2
     finally:
         _stop([varnish])
 

@@ -50,7 +50,10 @@ sub vcl_recv {
         # a cookie or Authorization header changes nothing the origin answers here: the token decides
         return (hash);
     }
-    # anything else (the API, the web page, other methods): the builtin rules
+    # anything else (the API, the web page, other methods) is not the edge's to keep: Varnish's
+    # builtin rules would keep an API answer sent without Authorization or a cookie (an upload's
+    # state, a tus offset) for two minutes
+    return (pass);
 }
 
 # 403 unless the request's `token` is a playback token of this path's video, signed with the
