@@ -168,3 +168,28 @@ async def test_a_store_outage_delays_the_preview_and_stops_no_preview(tmp_path: 
     assert final.rstrip().endswith("#EXT-X-ENDLIST")
     for name in listed_segments(final):
         assert await storage.size(f"hls/v1/preview/{name}"), name
+
+
+async def test_a_preview_that_fails_half_way_ends_its_playlist_for_early_viewers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ffmpeg that stops after a few segments: the playlist stayed open, and an early viewer
+    waited at its live edge for segments that would never come."""
+    real_command = preview.command
+
+    def dies_after_4_s(source: Path, info: object, out_dir: Path, threads: int = 0) -> list[str]:
+        argv = real_command(source, info, out_dir, threads)  # type: ignore[arg-type]
+        playlist = argv.pop()
+        flags = argv.index("independent_segments+temp_file")
+        argv[flags] += "+omit_endlist"  # as a killed ffmpeg leaves it
+        script = 'ffmpeg "$@" -t 4 "$0" && sleep 1 && echo "encoder crashed" >&2 && exit 1'
+        return ["sh", "-c", script, playlist, *argv[1:]]
+
+    monkeypatch.setattr(preview, "command", dies_after_4_s)
+    storage, seen = await transcode(tmp_path, seconds=12, preview_min_seconds=10)
+    assert [e.type for e in seen][:1] == [VideoPlayable.TYPE]  # it played, then the encoder died
+    final = (await storage.get_bytes(PLAYLIST)).decode()
+    assert final.rstrip().endswith("#EXT-X-ENDLIST")
+    assert len(listed_segments(final)) == 2
+    for name in listed_segments(final):
+        assert await storage.size(f"hls/v1/preview/{name}"), name

@@ -9,7 +9,8 @@ sees a segment that is not stored. Once the first segment is stored, the master 
 The preview always finishes before the job announces its renditions (`worker.Transcoder`), so the
 packager's full master, written after them, always replaces the early one, never the reverse; the
 purge that follows `package.done` drops the early master from caches. A viewer who started early
-keeps the master they loaded and plays the preview to its end (its playlist gains `EXT-X-ENDLIST`).
+keeps the master they loaded and plays the preview to its end (its playlist gains `EXT-X-ENDLIST`,
+also when the preview's ffmpeg fails half-way).
 The preview's objects live under the video's HLS prefix and go with it.
 """
 
@@ -27,7 +28,7 @@ from prometheus_client import Histogram
 from vodkit_shared.media_input import MediaInput
 from vodkit_shared.rungs import PREVIEW
 from vodkit_shared.storage import ObjectStorage, StorageUnavailable
-from vodkit_shared.tools import run_capturing
+from vodkit_shared.tools import ToolFailed, run_capturing
 from vodkit_transcoder.outages import outlasting
 from vodkit_transcoder.source import SourceInfo
 
@@ -46,6 +47,7 @@ POLL_S = 0.2
 TONEMAP = "zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=tv"
 # Players start a playlist without EXT-X-ENDLIST at its live edge unless told otherwise: start at the start.
 START_AT_ZERO = "#EXT-X-START:TIME-OFFSET=0,PRECISE=YES"
+ENDLIST = "#EXT-X-ENDLIST"
 FIRST_SEGMENT_SECONDS = Histogram(
     "vodkit_transcode_preview_playable_duration_seconds",
     "From the preview's start to its first segment and the early master stored (the video is playable)",
@@ -172,6 +174,19 @@ class PlaylistMirror:
         self.last_playlist = text
         return len(self.stored)
 
+    async def end(self) -> None:
+        """After a failed encode: store what ffmpeg finished, and end the playlist, so that an early
+        viewer plays to its last segment instead of waiting at its live edge for ever. Best effort."""
+        try:
+            await self.sync()
+            if self.stored and ENDLIST not in self.last_playlist:
+                text = f"{self.last_playlist.rstrip()}\n{ENDLIST}\n"
+                await self.storage.put_bytes(
+                    preview_prefix(self.video_id) + PLAYLIST, with_start_at_zero(text).encode(), PLAYLIST_TYPE
+                )
+        except StorageUnavailable:
+            log.warning("the failed preview's playlist was not ended", extra={"videoId": self.video_id})
+
 
 @dataclass(frozen=True)
 class Preview:
@@ -197,7 +212,11 @@ class Preview:
                         playable = await self._publish(on_playable, started)
                 except StorageUnavailable:  # the segments wait in scratch space: the next sync stores them
                     log.info("preview not mirrored: the store is down", extra={"videoId": self.video_id})
-            await encoding  # a failed encode raises ToolFailed here
+            try:
+                await encoding  # a failed encode raises ToolFailed here
+            except ToolFailed:
+                await mirror.end()
+                raise
             await outlasting(mirror.sync, self.video_id, "store the preview")  # the last segments, EXT-X-ENDLIST
             if not playable and mirror.stored:
                 await self._publish(on_playable, started)
