@@ -193,3 +193,18 @@ async def test_a_preview_that_fails_half_way_ends_its_playlist_for_early_viewers
     assert len(listed_segments(final)) == 2
     for name in listed_segments(final):
         assert await storage.size(f"hls/v1/preview/{name}"), name
+
+
+async def test_a_second_run_never_shortens_the_preview_early_viewers_are_playing(tmp_path: Path) -> None:
+    """A job run again (its worker died) starts its preview from the first segment: it stored a
+    playlist of one segment over the six an early viewer was playing."""
+    storage = WatchedStorage(tmp_path / "objects")
+    await transcode(tmp_path, seconds=12, storage=storage, preview_min_seconds=10)
+    first_run = len(storage.playlists)
+    assert len(listed_segments(storage.playlists[-1])) == 6
+
+    await transcode(tmp_path, seconds=12, storage=storage, preview_min_seconds=10)
+    second_run = storage.playlists[first_run:]
+    assert second_run  # it did store its playlist, once it caught up
+    assert [len(listed_segments(text)) for text in second_run] == [6] * len(second_run)
+    assert second_run[-1].rstrip().endswith("#EXT-X-ENDLIST")

@@ -27,7 +27,7 @@ from prometheus_client import Histogram
 
 from vodkit_shared.media_input import MediaInput
 from vodkit_shared.rungs import PREVIEW
-from vodkit_shared.storage import ObjectStorage, StorageUnavailable
+from vodkit_shared.storage import ObjectNotFound, ObjectStorage, StorageUnavailable
 from vodkit_shared.tools import ToolFailed, run_capturing
 from vodkit_transcoder.outages import outlasting
 from vodkit_transcoder.source import SourceInfo
@@ -149,11 +149,17 @@ def with_start_at_zero(playlist: str) -> str:
 
 @dataclass
 class PlaylistMirror:
-    """Keeps storage in step with the playlist ffmpeg is writing: new segments first, then the playlist."""
+    """Keeps storage in step with the playlist ffmpeg is writing: new segments first, then the playlist.
+
+    A job run again starts its preview from the first segment, while early viewers may be playing
+    the previous run's: its playlist is stored again only once it lists at least as many segments
+    (`floor`), so that no viewer sees it shrink. The segments are the same ones, encoded again.
+    """
 
     storage: ObjectStorage
     video_id: str
     out_dir: Path
+    floor: int | None = None  # how many segments the stored playlist lists already; read at the first sync
     stored: set[str] = field(default_factory=set)
     last_playlist: str = ""
 
@@ -165,12 +171,19 @@ class PlaylistMirror:
             return 0  # no segment finished yet
         if text == self.last_playlist:
             return len(self.stored)
+        if self.floor is None:
+            try:
+                self.floor = len(listed_segments((await self.storage.get_bytes(self._key)).decode()))
+            except ObjectNotFound:
+                self.floor = 0
         prefix = preview_prefix(self.video_id)
-        for name in listed_segments(text):
+        listed = listed_segments(text)
+        for name in listed:
             if name not in self.stored:
                 await self.storage.put_file(prefix + name, self.out_dir / name, SEGMENT_TYPE)
                 self.stored.add(name)
-        await self.storage.put_bytes(prefix + PLAYLIST, with_start_at_zero(text).encode(), PLAYLIST_TYPE)
+        if len(listed) >= self.floor:
+            await self._put_playlist(text)
         self.last_playlist = text
         return len(self.stored)
 
@@ -179,13 +192,18 @@ class PlaylistMirror:
         viewer plays to its last segment instead of waiting at its live edge for ever. Best effort."""
         try:
             await self.sync()
-            if self.stored and ENDLIST not in self.last_playlist:
-                text = f"{self.last_playlist.rstrip()}\n{ENDLIST}\n"
-                await self.storage.put_bytes(
-                    preview_prefix(self.video_id) + PLAYLIST, with_start_at_zero(text).encode(), PLAYLIST_TYPE
-                )
+            listed = len(listed_segments(self.last_playlist))
+            if self.stored and listed >= (self.floor or 0) and ENDLIST not in self.last_playlist:
+                await self._put_playlist(f"{self.last_playlist.rstrip()}\n{ENDLIST}\n")
         except StorageUnavailable:
             log.warning("the failed preview's playlist was not ended", extra={"videoId": self.video_id})
+
+    @property
+    def _key(self) -> str:
+        return preview_prefix(self.video_id) + PLAYLIST
+
+    async def _put_playlist(self, text: str) -> None:
+        await self.storage.put_bytes(self._key, with_start_at_zero(text).encode(), PLAYLIST_TYPE)
 
 
 @dataclass(frozen=True)
