@@ -142,6 +142,35 @@ async def test_a_job_longer_than_its_lease_runs_once_among_several_workers(store
     assert (await queue.get("v1")).state == "done"  # type: ignore[union-attr]
 
 
+class RenewFailsOnce(JobQueue):
+    """The metadata store cannot be reached for one heartbeat."""
+
+    failed = 0
+
+    async def renew(self, video_id: str, worker: str) -> bool:
+        if not self.failed:
+            self.failed += 1
+            raise OSError("the metadata store cannot be reached")
+        return await super().renew(video_id, worker)
+
+
+async def test_a_heartbeat_that_fails_once_beats_again_and_keeps_the_job(store: MetadataStore) -> None:
+    """The failed renew ended the heartbeat unseen: the lease lapsed and a second worker encoded it again."""
+    flaky = RenewFailsOnce(store.collection("transcode_jobs"), lease_s=0.9, policy=POLICY)
+    queue = JobQueue(store.collection("transcode_jobs"), lease_s=0.9, policy=POLICY)
+    fake = FakeTranscode(seconds=2.5)
+    first = asyncio.create_task(runner(flaky, fake, lease_s=0.9).run())
+    await queue.enqueue("v1", "originals/v1/source", "c1")
+    await eventually(lambda: len(fake.started) == 1)
+    second = asyncio.create_task(runner(queue, fake, lease_s=0.9).run())
+    await eventually(lambda: len(fake.finished) == 1, timeout=20)
+    for task in (first, second):
+        task.cancel()
+    await asyncio.gather(first, second, return_exceptions=True)
+    assert flaky.failed == 1
+    assert len(fake.started) == 1
+
+
 class KilledQueue(JobQueue):
     """What a worker killed by SIGKILL (or for memory) does on its way out: nothing, not even give its job back."""
 

@@ -172,7 +172,12 @@ class JobRunner:
     async def _heartbeat(self, job: TranscodeJob, work: asyncio.Task[None], lost: asyncio.Event) -> None:
         while True:
             await asyncio.sleep(self._heartbeat_s)
-            if not await self._queue.renew(job.video_id, self.worker):
+            try:
+                held = await self._queue.renew(job.video_id, self.worker)
+            except Exception as error:  # noqa: BLE001 - the store may be back at the next beat, within the lease
+                log.warning("lease not renewed", extra={"videoId": job.video_id, "error": str(error)})
+                continue
+            if not held:
                 lost.set()
                 return
 
