@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from pathlib import Path
 
 import pytest
 
-from tests.support import RecordingBus, make_clip
+from tests.support import RecordingBus, eventually, make_clip
 from vodkit_shared.bus import BusUnavailable
 from vodkit_shared.bus.memory import MemoryBus
 from vodkit_shared.events import Envelope, RenditionReady, VideoPlayable
@@ -19,6 +21,7 @@ from vodkit_transcoder.hwaccel import Accel
 from vodkit_transcoder.jobs import TranscodeJob
 from vodkit_transcoder.preview import listed_segments
 from vodkit_transcoder.settings import TranscoderSettings
+from vodkit_transcoder.source import inspect
 from vodkit_transcoder.worker import Transcoder
 
 pytestmark = pytest.mark.media
@@ -208,3 +211,26 @@ async def test_a_second_run_never_shortens_the_preview_early_viewers_are_playing
     assert second_run  # it did store its playlist, once it caught up
     assert [len(listed_segments(text)) for text in second_run] == [6] * len(second_run)
     assert second_run[-1].rstrip().endswith("#EXT-X-ENDLIST")
+
+
+async def test_a_cancelled_preview_has_killed_its_ffmpeg_when_it_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It cancelled its encoder's task and returned at once: the encoder still ran, writing into the
+    scratch space its job was about to remove."""
+    pid_file = tmp_path / "encoder.pid"
+    monkeypatch.setattr(preview, "command", lambda *_args: ["sh", "-c", f"echo $$ > {pid_file}; exec sleep 30"])
+    make_clip(tmp_path / "original.mp4", seconds=1, width=320, height=240)
+    info = await inspect(tmp_path / "original.mp4")
+    running = asyncio.create_task(
+        preview.Preview(FileStorage(tmp_path / "objects"), "v1", tmp_path / "original.mp4", info, tmp_path / "out").run(
+            on_playable=lambda _key: asyncio.sleep(0)
+        )
+    )
+    await eventually(lambda: pid_file.exists() and pid_file.read_text().strip() != "")
+    pid = int(pid_file.read_text())
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # killed and reaped

@@ -239,7 +239,8 @@ class Preview:
             if not playable and mirror.stored:
                 await self._publish(on_playable, started)
         finally:
-            encoding.cancel()  # a cancelled preview kills its ffmpeg (run_capturing)
+            encoding.cancel()  # a cancelled preview kills its ffmpeg (run_capturing) and reaps it before it returns
+            await asyncio.gather(encoding, return_exceptions=True)
 
     async def _publish(self, on_playable: OnPlayable, started: float) -> bool:
         key = master_key(self.video_id)
