@@ -234,3 +234,17 @@ async def test_a_cancelled_preview_has_killed_its_ffmpeg_when_it_returns(
         await running
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # killed and reaped
+
+
+async def test_the_mirror_frees_the_scratch_space_of_each_segment_it_stores(tmp_path: Path) -> None:
+    """Every segment stayed in scratch space until the job ended: over 1 GB for an hour's preview."""
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("seg_00000.ts", "seg_00001.ts"):
+        (out / name).write_bytes(b"\x47" * 188)
+    (out / "playlist.m3u8").write_text("#EXTM3U\n#EXTINF:2.0,\nseg_00000.ts\n#EXTINF:2.0,\nseg_00001.ts\n")
+    storage = FileStorage(tmp_path / "objects")
+    mirror = preview.PlaylistMirror(storage, "v1", out)
+    assert await mirror.sync() == 2
+    assert sorted(p.name for p in out.iterdir()) == ["playlist.m3u8"]
+    assert await storage.size("hls/v1/preview/seg_00001.ts") == 188

@@ -182,6 +182,8 @@ class PlaylistMirror:
             if name not in self.stored:
                 await self.storage.put_file(prefix + name, self.out_dir / name, SEGMENT_TYPE)
                 self.stored.add(name)
+                # ffmpeg never reads a finished segment again: an hour's preview would hold 1 GB here
+                await asyncio.to_thread((self.out_dir / name).unlink, missing_ok=True)
         if len(listed) >= self.floor:
             await self._put_playlist(text)
         self.last_playlist = text
