@@ -10,6 +10,7 @@ import asyncio
 import json
 import re
 import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,6 +20,24 @@ from vodkit_shared.metadata.port import Collection, Document, DuplicateKey, Meta
 T = TypeVar("T")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _FIELD = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+BUSY_TIMEOUT_S = 30
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch the file to WAL (kept in the file: later opens find it so). The switch takes a lock that
+    SQLite's busy timeout does not wait for, so when several processes open a new file at once, some
+    are refused with "database is locked" at once: they try again until the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 class SqliteStore(MetadataStore):
@@ -31,8 +50,8 @@ class SqliteStore(MetadataStore):
 
     async def open(self) -> None:
         def connect() -> sqlite3.Connection:
-            db = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
+            db = sqlite3.connect(self._path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+            _use_wal(db)
             db.execute("PRAGMA synchronous=NORMAL")
             return db
 
