@@ -10,7 +10,7 @@ CODE     := shared services cli examples
 WEB      := services/gateway/web
 ASYNCAPI_SPECS := tests/asyncapi
 
-.PHONY: setup run test test-unit test-contract test-e2e test-slow test-browser lint format clean bench-media bench-upload bench-analytics bench-edge chaos images images-check asyncapi
+.PHONY: setup run test test-unit test-contract test-e2e test-slow test-browser lint format clean bench-media bench-upload bench-analytics bench-edge bench-publish chaos images images-check asyncapi
 
 setup: $(VENV)/.installed $(WEB)/node_modules/.installed $(ASYNCAPI_SPECS)/node_modules/.installed
 	@scripts/ensure-ffmpeg
@@ -105,6 +105,11 @@ bench-analytics: setup
 bench-edge: setup
 	@scripts/ensure-varnish
 	$(BIN)/python -m bench.edge_offload $(BENCH_ARGS)
+
+# Early publish: last chunk's 200 to the first frame in hls.js, stalls, and the ladder against one command.
+bench-publish: setup
+	@scripts/ensure-chromium
+	$(BIN)/python -m bench.publish $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(WEB)/node_modules $(ASYNCAPI_SPECS)/node_modules data build .mypy_cache .ruff_cache .pytest_cache
