@@ -124,7 +124,8 @@ def unless_unchanged(request: web.Request, response: web.Response) -> web.Respon
     """The answer with its ETag (a hash of the body), or a bodyless 304 if If-None-Match names it.
 
     A status before the video plays (at its early preview or its ladder) has no signed URL, so its
-    body, and its ETag, change only when the video does; from then on each answer signs afresh. A 304 counts as a read like any other (the read budget is sized for polling).
+    body, and its ETag, change only when the video does; from then on each answer signs afresh.
+    A 304 counts as a read like any other (the read budget is sized for polling).
     """
     assert isinstance(response.body, bytes)
     tag = f'"{hashlib.sha256(response.body).hexdigest()[:32]}"'
