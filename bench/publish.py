@@ -35,7 +35,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from bench.media import ffmpeg, make_source, split_ladder, timed
-from tests.browser.conftest import CHROMIUM_FLAGS, chromium, serve_page
+from tests.browser.conftest import serve_page, start_chromium, stop_chromium
 from tests.e2e.conftest import _start, _stop, _wait_healthy
 from tests.e2e.pipeline import VODKIT, Client, service_env, user_token
 from tests.support import free_port
@@ -92,14 +92,7 @@ async def publish(
             if body["playbackUrl"] and browser is None:
                 marks["playable"] = time.time() - uploaded
                 page = f"http://127.0.0.1:{page_port}/?src={quote(body['playbackUrl'], safe='')}"
-                browser = await asyncio.create_subprocess_exec(
-                    chromium(),
-                    *CHROMIUM_FLAGS,
-                    f"--user-data-dir={profile}",
-                    page,
-                    stdout=asyncio.subprocess.DEVNULL,
-                    stderr=log,
-                )
+                browser = await start_chromium(profile, log, page)
             if body["status"] == "completed":
                 marks["completed"] = time.time() - uploaded
             await asyncio.sleep(0.2)
@@ -119,8 +112,7 @@ async def publish(
         }
     finally:
         if browser is not None:
-            browser.terminate()
-            await asyncio.wait_for(browser.wait(), 10)
+            await stop_chromium(browser)
         log.close()
         await runner.cleanup()
 

@@ -7,7 +7,7 @@ import json
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 import pytest
@@ -34,6 +34,24 @@ CHROMIUM_FLAGS = [
 ]
 
 PlayIn = Callable[[str], Awaitable[dict[str, Any]]]
+
+
+async def start_chromium(profile: Path, log: BinaryIO, *args: str) -> asyncio.subprocess.Process:
+    """Headless Chromium with its own profile, `args` (flags, then the page) after the usual flags;
+    its stderr, the page's console included, goes to `log`."""
+    return await asyncio.create_subprocess_exec(
+        chromium(),
+        *CHROMIUM_FLAGS,
+        f"--user-data-dir={profile}",
+        *args,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=log,
+    )
+
+
+async def stop_chromium(browser: asyncio.subprocess.Process) -> None:
+    browser.terminate()
+    await asyncio.wait_for(browser.wait(), 10)
 
 
 def chromium() -> str:
@@ -72,7 +90,7 @@ async def serve_page(
 @pytest.fixture
 async def play_in_hlsjs(tmp_path: Path) -> AsyncIterator[PlayIn]:
     """`await play_in_hlsjs(url)` plays every level of `url` in hls.js and returns what the page saw."""
-    browser_path = chromium()
+    chromium()  # skipped (or failed) here, before any page is served
     reported: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
     async def result(request: web.Request) -> web.Response:
@@ -84,19 +102,11 @@ async def play_in_hlsjs(tmp_path: Path) -> AsyncIterator[PlayIn]:
     async def play(url: str) -> dict[str, Any]:
         page = f"http://127.0.0.1:{port}/?src={quote(url, safe='')}"
         with (tmp_path / "chromium.log").open("wb") as log:  # the page's console lands here too
-            browser = await asyncio.create_subprocess_exec(
-                browser_path,
-                *CHROMIUM_FLAGS,
-                f"--user-data-dir={tmp_path / 'profile'}",
-                page,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=log,
-            )
+            browser = await start_chromium(tmp_path / "profile", log, page)
             try:
                 return await asyncio.wait_for(reported.get(), 90)
             finally:
-                browser.terminate()
-                await asyncio.wait_for(browser.wait(), 10)
+                await stop_chromium(browser)
 
     yield play
     await runner.cleanup()

@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.browser.conftest import CHROMIUM_FLAGS, chromium
+from tests.browser.conftest import start_chromium, stop_chromium
 
 
 class Page:
@@ -89,15 +89,8 @@ class Page:
 async def open_page(profile: Path, log: Path, width: int = 1280, height: int = 900) -> AsyncIterator[Page]:
     (profile / "DevToolsActivePort").unlink(missing_ok=True)  # a reused profile's port is long gone
     with log.open("wb") as stderr:
-        browser = await asyncio.create_subprocess_exec(
-            chromium(),
-            *CHROMIUM_FLAGS,
-            f"--user-data-dir={profile}",
-            "--remote-debugging-port=0",
-            f"--window-size={width},{height}",
-            "about:blank",
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=stderr,
+        browser = await start_chromium(
+            profile, stderr, "--remote-debugging-port=0", f"--window-size={width},{height}", "about:blank"
         )
     try:
         port = await _devtools_port(profile / "DevToolsActivePort")
@@ -111,8 +104,7 @@ async def open_page(profile: Path, log: Path, width: int = 1280, height: int = 9
                 await page.send("Runtime.enable")
                 yield page
     finally:
-        browser.terminate()
-        await asyncio.wait_for(browser.wait(), 10)
+        await stop_chromium(browser)
 
 
 async def _devtools_port(path: Path, timeout: float = 30) -> int:

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import pytest
 from aiohttp import web
 
-from tests.browser.conftest import CHROMIUM_FLAGS, chromium, serve_page
+from tests.browser.conftest import chromium, serve_page, start_chromium, stop_chromium
 from tests.e2e.conftest import Deployment
 from tests.e2e.pipeline import Client, get
 from tests.e2e.test_early_publish import first_playable_status
@@ -46,7 +46,8 @@ class Viewer:
 @pytest.fixture
 async def watch(tmp_path: Path) -> AsyncIterator[Any]:
     """`await watch(url)` opens Chromium on early_player.html playing `url`; returns its Viewer."""
-    browser_path, viewer = chromium(), Viewer()
+    chromium()  # skipped (or failed) here, before any page is served
+    viewer = Viewer()
 
     async def progress(request: web.Request) -> web.Response:
         viewer.reports.append(json.loads(await request.text()))
@@ -59,22 +60,13 @@ async def watch(tmp_path: Path) -> AsyncIterator[Any]:
     async def open_page(url: str) -> Viewer:
         log = (tmp_path / "chromium.log").open("wb")  # the page's console lands here too
         logs.append(log)
-        browsers.append(
-            await asyncio.create_subprocess_exec(
-                browser_path,
-                *CHROMIUM_FLAGS,
-                f"--user-data-dir={tmp_path / 'profile'}",
-                f"http://127.0.0.1:{port}/?src={quote(url, safe='')}",
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=log,
-            )
-        )
+        page = f"http://127.0.0.1:{port}/?src={quote(url, safe='')}"
+        browsers.append(await start_chromium(tmp_path / "profile", log, page))
         return viewer
 
     yield open_page
     for browser in browsers:
-        browser.terminate()
-        await asyncio.wait_for(browser.wait(), 10)
+        await stop_chromium(browser)
     for log in logs:
         log.close()
     await runner.cleanup()
