@@ -113,7 +113,17 @@ def distributed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment
     yield from _distributed(tmp_path_factory, "distributed")
 
 
-def _distributed(tmp_path_factory: pytest.TempPathFactory, label: str) -> Iterator[Deployment]:
+@pytest.fixture(scope="module")
+def distributed_chunked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """The same with two transcoders, cutting every source of 12 s or more into 6 s chunks."""
+    chunking = {"chunk_min_seconds": "12", "chunk_seconds": "6", "job_lease_s": "6", "job_poll_s": "0.5"}
+    yield from _distributed(tmp_path_factory, "distributed-chunked", transcoders=2, **chunking)
+
+
+def _distributed(
+    tmp_path_factory: pytest.TempPathFactory, label: str, transcoders: int = 1, **settings: str
+) -> Iterator[Deployment]:
+    """Each service in a process of its own (`transcoders` of the transcoder: "transcoder", "transcoder-2", …)."""
     need_rabbitmq()
     root = tmp_path_factory.mktemp(label)
     s3_port = free_port()
@@ -141,15 +151,19 @@ def _distributed(tmp_path_factory: pytest.TempPathFactory, label: str) -> Iterat
             upload_url=f"http://127.0.0.1:{ports['upload']}",
             x264_preset="veryfast",
             chunk_size=str(256 * 1024),
+            **settings,
         )
-        for name in SERVICES:
+        names = [*SERVICES, *(f"transcoder-{n}" for n in range(2, transcoders + 1))]
+        ports.update({name: free_port() for name in names[len(SERVICES) :]})
+        for name in names:
             env = service_env(**common, data_dir=str(root / name))  # no files shared between services
             logs.append(root / f"{name}.log")
-            processes.append(_start([*VODKIT, "serve", name, "--port", str(ports[name])], env, logs[-1]))
-        for name in SERVICES:
+            service = name.split("-")[0] if name.startswith("transcoder") else name
+            processes.append(_start([*VODKIT, "serve", service, "--port", str(ports[name])], env, logs[-1]))
+        for name in names:
             _wait_healthy(f"http://127.0.0.1:{ports[name]}/readyz", processes, logs)
         gateway_env = service_env(**common, data_dir=str(root / "gateway"))
-        services = dict(zip(SERVICES, processes[1:], strict=True))
+        services = dict(zip(names, processes[1:], strict=True))
         yield Deployment(f"http://127.0.0.1:{ports['gateway']}", gateway_env, logs, ports, processes=services)
     finally:
         _stop(processes)

@@ -70,6 +70,7 @@ async def _domain(app: web.Application) -> AsyncIterator[None]:
         poll_s=settings.job_poll_s,
         discard=transcoder.discard,
     )
+    transcoder.chunks.run_claimed_with(app[RUNNER].attempt)  # a video's job runs its own chunks in its slot
     yield
 
 
@@ -86,6 +87,7 @@ async def _consumers(app: web.Application) -> AsyncIterator[None]:
 
 async def _runner(app: web.Application) -> AsyncIterator[None]:
     runner = app[RUNNER]
+    log.info("taking transcode jobs", extra={"worker": runner.worker})  # the name its leases carry
     running = asyncio.create_task(runner.run(), name="transcode runner")
     yield
     running.cancel()

@@ -18,10 +18,15 @@ anything. Once a job's ladder is stored, the job keeps the envelopes that announ
 until then (an outbox); one worker at a time holds an announcement (`announcing_until`), so a
 failure is announced once, not once by its worker and again by every outbox that sees it meanwhile.
 An admin's retry of a failed video (`retry`) queues its job again, as a run of its own.
+
+A long video's job cuts its ladder into chunk jobs (`enqueue_chunks`, see chunks.py), kept here
+beside it under `{video}/run-R/chunk-NNN`: claimed, leased, retried and counted like any job (the
+methods that take a `key` take either), handed out with their video's age, cancelled with it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +44,20 @@ RetryOutcome = Literal["queued", "already", "no-job"]
 Clock = Callable[[], float]
 
 
+class Chunk(BaseModel):
+    """One part of a long source's ladder (`chunks.py`): the source's [start_s, end_s), whole segments."""
+
+    index: int
+    count: int
+    start_s: float
+    end_s: float | None  # None: to the source's end
+    run: int  # the video's run (`events.run_of`): an admin's retry gets chunk jobs of its own
+
+
+def chunk_key(video_id: str, chunk: Chunk) -> str:
+    return f"{video_id}/run-{chunk.run}/chunk-{chunk.index:03d}"
+
+
 class TranscodeJob(BaseModel):
     video_id: str
     source_key: str
@@ -54,6 +73,12 @@ class TranscodeJob(BaseModel):
     error: str | None = None
     created_at: float = 0.0
     stored: list[dict[str, Any]] = []  # once the ladder is stored: the envelopes that announce it (a checkpoint)
+    chunk: Chunk | None = None  # a part of a video's ladder; None: the video's own job
+
+    @property
+    def key(self) -> str:
+        """The job's key in the queue: the video id for a video's job, with its part for a chunk's."""
+        return self.video_id if self.chunk is None else chunk_key(self.video_id, self.chunk)
 
 
 @dataclass(frozen=True)
@@ -90,15 +115,44 @@ class JobQueue:
             return False
         return True
 
-    async def get(self, video_id: str) -> TranscodeJob | None:
-        doc = await self._c.get(video_id)
+    async def get(self, key: str) -> TranscodeJob | None:
+        doc = await self._c.get(key)
         return TranscodeJob.model_validate(doc) if doc else None
 
     async def claim(self, worker: str) -> TranscodeJob | None:
         """Take the oldest job that is due: queued, or running under an expired lease."""
         now = self._clock()
-        for job in sorted(await self._unfinished(), key=lambda j: j.created_at):
-            if self._claimable(job, now) and (claimed := await self._try_claim(job.video_id, worker)):
+        for job in sorted(await self._unfinished(), key=lambda j: (j.created_at, j.key)):  # a video's parts with it
+            if self._claimable(job, now) and (claimed := await self._try_claim(job.key, worker)):
+                return claimed
+        return None
+
+    async def enqueue_chunks(self, parent: TranscodeJob, chunks: list[Chunk]) -> None:
+        """Record a job for each part of the video's ladder (those already recorded stay as they are).
+
+        They share the video's age, so workers take them before any later video's work."""
+        for chunk in chunks:
+            job = TranscodeJob(
+                video_id=parent.video_id,
+                source_key=parent.source_key,
+                correlation_id=parent.correlation_id,
+                created_at=parent.created_at,
+                chunk=chunk,
+            )
+            with contextlib.suppress(DuplicateKey):
+                await self._c.insert(job.key, job.model_dump())
+
+    async def chunks_of(self, parent: TranscodeJob) -> list[TranscodeJob]:
+        """The video's chunk jobs of the parent's run, in order."""
+        run = run_of(parent.correlation_id)
+        jobs = [TranscodeJob.model_validate(doc) for doc in await self._c.find("video_id", parent.video_id)]
+        return sorted((j for j in jobs if j.chunk is not None and j.chunk.run == run), key=lambda j: j.key)
+
+    async def claim_chunk_of(self, parent: TranscodeJob, worker: str) -> TranscodeJob | None:
+        """Take one of the video's chunk jobs that is due, if any."""
+        now = self._clock()
+        for job in await self.chunks_of(parent):
+            if self._claimable(job, now) and (claimed := await self._try_claim(job.key, worker)):
                 return claimed
         return None
 
@@ -115,7 +169,7 @@ class JobQueue:
             return job.not_before <= now
         return job.state == "running" and job.lease_until < now
 
-    async def _try_claim(self, video_id: str, worker: str) -> TranscodeJob | None:
+    async def _try_claim(self, key: str, worker: str) -> TranscodeJob | None:
         now = self._clock()
 
         def take(doc: Document) -> Document | None:
@@ -130,7 +184,7 @@ class JobQueue:
                 doc = {**doc, "crashes": crashes}
             return {**doc, "state": "running", "worker": worker, "lease_until": now + self._lease_s}
 
-        doc = await self._c.update(video_id, take)
+        doc = await self._c.update(key, take)
         job = TranscodeJob.model_validate(doc) if doc else None
         return job if job and job.state == "running" and job.worker == worker and job.lease_until > now else None
 
@@ -148,14 +202,14 @@ class JobQueue:
         failed = len(await self._c.find("state", "failed"))
         return {"waiting": len(unfinished) - running, "running": running, "failed": failed}
 
-    async def renew(self, video_id: str, worker: str) -> bool:
+    async def renew(self, key: str, worker: str) -> bool:
         """Extend the lease; False if the job is no longer this worker's."""
         until = self._clock() + self._lease_s
 
         def extend(doc: Document) -> Document | None:
             return {**doc, "lease_until": until} if self._holds(doc, worker) else None
 
-        doc = await self._c.update(video_id, extend)
+        doc = await self._c.update(key, extend)
         return doc is not None and self._holds(doc, worker) and doc["lease_until"] == until
 
     async def keep_stored(self, video_id: str, worker: str, envelopes: list[dict[str, Any]]) -> bool:
@@ -164,12 +218,10 @@ class JobQueue:
         doc = await self._c.update(video_id, lambda d: {**d, "stored": envelopes} if self._holds(d, worker) else None)
         return doc is not None and self._holds(doc, worker)
 
-    async def finish(self, video_id: str, worker: str) -> None:
-        await self._c.update(
-            video_id, lambda d: {**d, "state": "done", "error": None} if self._holds(d, worker) else None
-        )
+    async def finish(self, key: str, worker: str) -> None:
+        await self._c.update(key, lambda d: {**d, "state": "done", "error": None} if self._holds(d, worker) else None)
 
-    async def fail(self, video_id: str, worker: str, error: str, permanent: bool) -> bool:
+    async def fail(self, key: str, worker: str, error: str, permanent: bool) -> bool:
         """Record a failed attempt; True if the job has given up (permanent, or out of attempts)."""
         gave_up = False
         until = self._clock() + self._lease_s
@@ -187,21 +239,21 @@ class JobQueue:
             queued = {"state": "queued", "worker": "", "not_before": self._clock() + delay}
             return {**doc, **queued, "attempts": attempts, "error": error}
 
-        await self._c.update(video_id, record)
+        await self._c.update(key, record)
         return gave_up
 
-    async def release(self, video_id: str, worker: str) -> None:
+    async def release(self, key: str, worker: str) -> None:
         """The worker stops cleanly: the job is due again now, for any worker, and nothing is counted."""
-        await self._requeue(video_id, worker, 0.0)
+        await self._requeue(key, worker, 0.0)
 
-    async def postpone(self, video_id: str, worker: str, delay_s: float) -> None:
+    async def postpone(self, key: str, worker: str, delay_s: float) -> None:
         """The attempt could not announce its work (the bus is down): try again later, nothing counted."""
-        await self._requeue(video_id, worker, delay_s)
+        await self._requeue(key, worker, delay_s)
 
-    async def _requeue(self, video_id: str, worker: str, delay_s: float) -> None:
+    async def _requeue(self, key: str, worker: str, delay_s: float) -> None:
         due = self._clock() + delay_s
         await self._c.update(
-            video_id,
+            key,
             lambda d: (
                 {**d, "state": "queued", "worker": "", "lease_until": 0.0, "not_before": due}
                 if self._holds(d, worker)
@@ -215,7 +267,7 @@ class JobQueue:
         jobs = [TranscodeJob.model_validate(doc) for doc in await self._c.find("announced", False)]
         return [job for job in jobs if job.announcing_until < now]
 
-    async def take_announcement(self, video_id: str) -> bool:
+    async def take_announcement(self, key: str) -> bool:
         """Announce the job's failure from this worker; False if it is announced, or another worker is at it."""
         now = self._clock()
         until = now + self._lease_s
@@ -224,17 +276,15 @@ class JobQueue:
             free = not doc.get("announced", True) and doc.get("announcing_until", 0.0) < now
             return {**doc, "announcing_until": until} if free else None
 
-        doc = await self._c.update(video_id, take)
+        doc = await self._c.update(key, take)
         return doc is not None and doc.get("announcing_until") == until
 
-    async def give_back_announcement(self, video_id: str) -> None:
+    async def give_back_announcement(self, key: str) -> None:
         """The bus did not take the failure: the outbox (any worker's) announces it later."""
-        await self._c.update(
-            video_id, lambda d: {**d, "announcing_until": 0.0} if not d.get("announced", True) else None
-        )
+        await self._c.update(key, lambda d: {**d, "announcing_until": 0.0} if not d.get("announced", True) else None)
 
-    async def mark_announced(self, video_id: str) -> None:
-        await self._c.update(video_id, lambda d: {**d, "announced": True} if not d.get("announced", True) else None)
+    async def mark_announced(self, key: str) -> None:
+        await self._c.update(key, lambda d: {**d, "announced": True} if not d.get("announced", True) else None)
 
     async def cancel(self, video_id: str) -> TranscodeJob:
         """The video ended: a queued or running job stops (its worker sees it at its next heartbeat),
@@ -251,6 +301,9 @@ class JobQueue:
         def stop(doc: Document) -> Document | None:
             return {**doc, "state": "cancelled", "worker": ""} if doc["state"] in ("queued", "running") else None
 
+        for part in await self._c.find("video_id", video_id):  # its chunk jobs, of every run
+            if part.get("chunk") is not None:
+                await self._c.update(TranscodeJob.model_validate(part).key, stop)
         doc = await self._c.update(video_id, stop)
         return TranscodeJob.model_validate(doc) if doc else cancelled
 

@@ -74,7 +74,7 @@ class JobRunner:
     ) -> None:
         self.worker = f"transcoder-{uuid.uuid4().hex[:8]}"
         self._queue, self._work, self._give_up, self._discard = queue, work, give_up, discard
-        self._lost: dict[str, asyncio.Event] = {}  # video id → "stop it", for the jobs running here
+        self._lost: dict[str, asyncio.Event] = {}  # job key → "stop it", for the jobs running here
         self._slots = asyncio.Semaphore(slots)
         self._heartbeat_s = lease_s / 3
         self._poll_s = poll_s
@@ -96,7 +96,7 @@ class JobRunner:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll_s)
                 continue
-            task = asyncio.create_task(self._run_one(job), name=f"transcode {job.video_id}")
+            task = asyncio.create_task(self._run_one(job), name=f"transcode {job.key}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -113,18 +113,21 @@ class JobRunner:
             with log_context.binding(
                 requestId=uuid.uuid4().hex, videoId=job.video_id, correlationId=job.correlation_id or job.video_id
             ):
-                await self._attempt(job)
+                await self.attempt(job)
         finally:
             self._slots.release()
             self._wake.set()  # a retry may be due soon; look again
 
     def cancel(self, video_id: str) -> None:
-        """Stop the video's job now if it runs here (the caller has cancelled it in the queue)."""
-        if (lost := self._lost.get(video_id)) is not None:
-            lost.set()
+        """Stop the video's jobs (its own, its chunks') that run here (the caller has cancelled them in the queue)."""
+        for key, lost in list(self._lost.items()):
+            if key == video_id or key.startswith(f"{video_id}/"):
+                lost.set()
 
-    async def _attempt(self, job: TranscodeJob) -> None:
-        lost = self._lost[job.video_id] = asyncio.Event()
+    async def attempt(self, job: TranscodeJob) -> None:
+        """Run one claimed job to its outcome, under its heartbeat. A video's job runs its own chunk jobs
+        through here too (`chunks.py`), inside its slot."""
+        lost = self._lost[job.key] = asyncio.Event()
         started = time.monotonic()
         work = asyncio.create_task(self._work(job))
         heartbeat = asyncio.create_task(self._heartbeat(job, work, lost))
@@ -133,14 +136,14 @@ class JobRunner:
             await work
         except asyncio.CancelledError:
             if not lost.is_set():  # the runner is stopping: another worker may take the job now
-                await self._queue.release(job.video_id, self.worker)
+                await self._queue.release(job.key, self.worker)
                 raise
             await self._after_losing(job)
             _attempted(started, "lost")
             return
         except (BusUnavailable, StorageUnavailable) as error:
             log.warning("bus or store down: job put off", extra={"videoId": job.video_id, "error": str(error)})
-            await self._queue.postpone(job.video_id, self.worker, PUT_OFF_S)
+            await self._queue.postpone(job.key, self.worker, PUT_OFF_S)
             _attempted(started, "put_off")
             return
         except Exception as error:  # noqa: BLE001 - every failure is recorded on the job
@@ -150,10 +153,11 @@ class JobRunner:
         finally:
             heartbeat.cancel()
             stopper.cancel()
-            self._lost.pop(job.video_id, None)
-        await self._queue.finish(job.video_id, self.worker)
+            self._lost.pop(job.key, None)
+        await self._queue.finish(job.key, self.worker)
         _attempted(started, "done")
-        _ended("done", job.attempts + 1)
+        if job.chunk is None:  # a video's chunks are parts of its job, not jobs of their own
+            _ended("done", job.attempts + 1)
 
     @staticmethod
     async def _stop_when(lost: asyncio.Event, work: asyncio.Task[None]) -> None:
@@ -161,7 +165,7 @@ class JobRunner:
         work.cancel()
 
     async def _after_losing(self, job: TranscodeJob) -> None:
-        current = await self._queue.get(job.video_id)
+        current = await self._queue.get(job.key)
         if current is not None and current.state == "cancelled":
             log.info("job cancelled: its video ended", extra={"videoId": job.video_id})
             if self._discard is not None:
@@ -173,7 +177,7 @@ class JobRunner:
         while True:
             await asyncio.sleep(self._heartbeat_s)
             try:
-                held = await self._queue.renew(job.video_id, self.worker)
+                held = await self._queue.renew(job.key, self.worker)
             except Exception as error:  # noqa: BLE001 - the store may be back at the next beat, within the lease
                 log.warning("lease not renewed", extra={"videoId": job.video_id, "error": str(error)})
                 continue
@@ -186,10 +190,11 @@ class JobRunner:
         permanent = isinstance(error, TranscodeRefused)
         reason = (str(error) if permanent else f"transcoder failed: {error}")[:1000]
         log.warning("job attempt failed", extra={"videoId": job.video_id, "attempt": job.attempts + 1, "error": reason})
-        if not await self._queue.fail(job.video_id, self.worker, reason, permanent):
+        if not await self._queue.fail(job.key, self.worker, reason, permanent):
             return False
-        _ended("failed", job.attempts + 1)
-        await self._announce_failure(await self._queue.get(job.video_id) or job, reason)  # as it ended: its counts
+        if job.chunk is None:
+            _ended("failed", job.attempts + 1)
+        await self._announce_failure(await self._queue.get(job.key) or job, reason)  # as it ended: its counts
         return True
 
     async def _announce_failure(self, job: TranscodeJob, reason: str) -> None:
@@ -198,15 +203,15 @@ class JobRunner:
             await self._give_up(job, reason)
         except BusUnavailable:
             log.warning("video.failed not announced yet: kept, announced later", extra={"videoId": job.video_id})
-            await self._queue.give_back_announcement(job.video_id)
+            await self._queue.give_back_announcement(job.key)
             return
-        await self._queue.mark_announced(job.video_id)
+        await self._queue.mark_announced(job.key)
 
     async def _announce_outbox(self) -> None:
         """Announce the failures the bus did not take (and a job that crashed its last worker once too often)."""
         try:
             for job in await self._queue.unannounced():
-                if await self._queue.take_announcement(job.video_id):
+                if await self._queue.take_announcement(job.key):
                     await self._announce_failure(job, job.error or "transcoder failed")
         except Exception:
             log.exception("announcing failed jobs failed; trying again next time")

@@ -31,6 +31,17 @@ class TranscoderSettings(CommonSettings):
         description="CPU niceness of the ladder's ffmpeg while a preview runs beside it, so the preview keeps "
         "ahead of playback on a busy node (0: none).",
     )
+    chunk_min_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="Sources this long or longer are encoded in chunks, each a job any transcoder takes, "
+        "then stitched: a long video's ladder spreads across the pool.",
+    )
+    chunk_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="Length of a chunk, rounded up to whole HLS segments (0: never chunk).",
+    )
     work_dir: Path | None = Field(None, description="Scratch space for sources and renditions.")
     measure_quality: bool = Field(True, description="Measure SSIM and PSNR of every rung after encoding.")
     slots: int = Field(1, ge=1, description="Transcodes this process runs at once.")

@@ -32,6 +32,7 @@ class SourceInfo:
     audio_index: int | None = None  # absolute stream index of the audio track to keep
     hdr: bool = False
     rotation: int = 0
+    audio_offset_s: float = 0.0  # the audio track's start after the video's (negative: before)
 
     @property
     def has_audio(self) -> bool:
@@ -89,7 +90,8 @@ def describe(info: dict[str, Any], size: int | None = None, limits: SourceLimits
     if rotation % 180 == 90:
         width, height = height, width
     hdr = video.get("color_transfer") in _HDR_TRANSFERS
-    return SourceInfo(width, height, duration, _default_audio(streams), hdr, rotation)
+    audio = _default_audio(streams)
+    return SourceInfo(width, height, duration, audio, hdr, rotation, _audio_offset(streams, video, audio))
 
 
 def _check_limits(
@@ -129,6 +131,13 @@ def _default_audio(streams: list[dict[str, Any]]) -> int | None:
     audio = [s for s in streams if s.get("codec_type") == "audio"]
     chosen = next((s for s in audio if s.get("disposition", {}).get("default")), audio[0] if audio else None)
     return int(chosen["index"]) if chosen is not None else None
+
+
+def _audio_offset(streams: list[dict[str, Any]], video: dict[str, Any], audio_index: int | None) -> float:
+    audio = next((s for s in streams if audio_index is not None and s.get("index") == audio_index), None)
+    if audio is None:
+        return 0.0
+    return (_float(audio.get("start_time")) or 0.0) - (_float(video.get("start_time")) or 0.0)
 
 
 def _rotation(stream: dict[str, Any]) -> int:

@@ -30,9 +30,10 @@ from vodkit_shared.scratch import scratch_dir
 from vodkit_shared.storage import ObjectStorage
 from vodkit_shared.tools import ToolFailed
 from vodkit_transcoder.artwork import POSTER, STORYBOARD_DIR, VTT, extract_poster
+from vodkit_transcoder.chunks import ChunkedLadder, ChunkSettings
 from vodkit_transcoder.encode import EncodeJob, encode
 from vodkit_transcoder.hwaccel import Accel
-from vodkit_transcoder.jobs import JobQueue, TranscodeJob
+from vodkit_transcoder.jobs import Chunk, JobQueue, TranscodeJob
 from vodkit_transcoder.ladder import plan_ladder, segment_seconds
 from vodkit_transcoder.outages import outlasting
 from vodkit_transcoder.preview import Preview, preview_prefix
@@ -124,8 +125,15 @@ class Transcoder:
         self._accel = accel
         self._threads = threads  # each encode's ffmpeg threads (0: ffmpeg's choice)
         self._jobs = jobs  # where the checkpoint is kept (None: nowhere, for tests of one transcode)
+        chunking = ChunkSettings(
+            settings.chunk_seconds, settings.chunk_min_seconds, settings.job_poll_s, settings.source_limits
+        )
+        self.chunks = ChunkedLadder(storage, jobs, chunking, self._encode_job, settings.work_dir)
 
     async def transcode(self, job: TranscodeJob) -> None:
+        if job.chunk is not None:  # a part of a long video's ladder (chunks.py)
+            await self.chunks.encode_chunk(job)
+            return
         announce = Announcer(self._bus, job.video_id, job.correlation_id)
         if job.stored:
             log.info("ladder stored by a lost worker: announcing it", extra={"videoId": job.video_id})
@@ -136,8 +144,9 @@ class Transcoder:
             source = work / "source"
             await self._storage.get_file(job.source_key, source)
             info = await inspect(source, self._settings.source_limits)
+            chunked = self.chunks.applies(info)
             async with self._previewing(announce, source, info, work) as preview_done:
-                encoded = await self._encode(announce, source, info, work)
+                encoded = await self._encode(job, announce, source, info, work, chunked)
                 await preview_done()  # before any rendition is announced: see preview.py
             readies = await self._store_renditions(announce.video_id, encoded)
             artwork = await self._store_artwork(announce.video_id, encoded)
@@ -149,6 +158,8 @@ class Transcoder:
                 return  # no longer ours: its heartbeat stops it
             for envelope in products:
                 await announce.publish(envelope)
+            if chunked:  # stitched and stored: the chunks' renditions are of no more use
+                await outlasting(lambda: self.chunks.discard_parts(job.video_id), job.video_id, "delete")
             if self._settings.measure_quality:
                 for ready in readies:
                     await self._measure(announce, encoded, ready.rung, ready.width, ready.height)
@@ -192,19 +203,29 @@ class Transcoder:
         kept = [envelope.model_dump(mode="json") for envelope in products]
         return await self._jobs.keep_stored(job.video_id, job.worker, kept)
 
-    async def _encode(self, announce: Announcer, source: Path, info: SourceInfo, work: Path) -> EncodeJob:
+    def _encode_job(self, source: Path, info: SourceInfo, out_dir: Path, nice: int, window: Chunk | None) -> EncodeJob:
+        """This service's ladder for the source (or a window of it): rungs, segments, encoder, threads."""
         rungs, segment_s = plan_ladder(info.height), segment_seconds(info.duration_s)
         preset, encoder = self._settings.x264_preset, self._accel.encoder
-        job = EncodeJob(source, info, rungs, segment_s, preset, work, encoder, self._threads, self._ladder_nice(info))
-        report = ProgressReporter(announce, [rung.name for rung in rungs])
+        return EncodeJob(source, info, rungs, segment_s, preset, out_dir, encoder, self._threads, nice, window)
+
+    async def _encode(
+        self, parent: TranscodeJob, announce: Announcer, source: Path, info: SourceInfo, work: Path, chunked: bool
+    ) -> EncodeJob:
+        report = ProgressReporter(announce, [rung.name for rung in plan_ladder(info.height)])
         started = time.monotonic()
         await report(0.0)
-        await encode(job, report)
+        if chunked:
+            job = await self.chunks.encode(parent, source, info, work, self._ladder_nice(info), report)
+        else:
+            job = self._encode_job(source, info, work, self._ladder_nice(info), None)
+            await encode(job, report)
         log.info(
             "ladder encoded",
             extra={
                 "videoId": announce.video_id,
                 "encoder": "nvenc" if job.on_gpu else "libx264",
+                "chunked": chunked,
                 "seconds": round(time.monotonic() - started, 2),
             },
         )
@@ -265,6 +286,8 @@ class Transcoder:
             await self._storage.delete_prefix(prefix)
 
     async def give_up(self, job: TranscodeJob, reason: str) -> None:
+        if job.chunk is not None:  # its video's job fails with its reason (chunks.py) and announces it
+            return
         announce = Announcer(self._bus, job.video_id, job.correlation_id)
         failed = VideoFailed(stage="transcoder", reason=reason, attempts=job.attempts + job.crashes)
         await announce.once(failed, "transcoder")

@@ -1,0 +1,236 @@
+"""A long source's ladder in chunks, each a leased job of its own that any transcoder takes.
+
+A source of `chunk_min_seconds` or more is cut into chunks of `chunk_seconds` (rounded up to whole
+segments, so every chunk starts a segment and its keyframe). The video's own job:
+
+1. records a job for each chunk in the queue (`JobQueue.enqueue_chunks`; once per run);
+2. encodes the audio once for the whole source, while it
+3. takes its own chunks one at a time (`JobRunner.attempt`: the same lease, heartbeat and retries as
+   any job), while other workers take the others (`JobQueue.claim` hands them out like videos);
+4. once no chunk is left to take, waits for those others hold (a chunk whose worker died is due
+   again when its lease lapses, and is taken again, by any worker: only that chunk is redone);
+5. stitches each rung's chunks and the audio into the rendition (`encode.stitch`, stream copy),
+   and makes the storyboard from the lowest rung. From there on it is a video's job like any other.
+
+Each chunk's renditions are stored (`renditions/{video}/chunks/run-R/chunk-NNN/{rung}.ts`) before
+its job is done, so a chunk done is never encoded again, whichever worker dies; they are removed
+once the stitched renditions are stored. A chunk that fails for good fails the video with its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from vodkit_shared.events import run_of
+from vodkit_shared.media_input import MediaInput
+from vodkit_shared.scratch import scratch_dir
+from vodkit_shared.storage import ObjectStorage
+from vodkit_shared.tools import run
+from vodkit_transcoder.artwork import Storyboard, tile_storyboard
+from vodkit_transcoder.encode import EncodeJob, encode, encode_audio, stitch
+from vodkit_transcoder.errors import TranscodeRefused
+from vodkit_transcoder.jobs import Chunk, JobQueue, TranscodeJob
+from vodkit_transcoder.outages import outlasting
+from vodkit_transcoder.source import SourceInfo, SourceLimits, inspect
+
+log = logging.getLogger(__name__)
+Attempt = Callable[[TranscodeJob], Awaitable[None]]
+Progress = Callable[[float], Awaitable[None]]
+CHUNK_SCRATCH_PREFIX = "vodkit-transcode-chunk-"
+
+
+class ChunkFailed(TranscodeRefused):
+    """A chunk failed for good (its attempts spent, or its part of the source refused): so does the video."""
+
+
+def plan_chunks(duration_s: float, segment_s: int, chunk_s: float, run: int) -> list[Chunk]:
+    """Chunks of whole segments; a last piece shorter than a segment joins the chunk before it."""
+    length = max(1, math.ceil(chunk_s / segment_s)) * segment_s
+    starts = [i * length for i in range(max(1, math.ceil(duration_s / length)))]
+    if len(starts) > 1 and duration_s - starts[-1] < segment_s:
+        starts.pop()
+    ends: list[float | None] = [*starts[1:], None]
+    return [
+        Chunk(index=i, count=len(starts), start_s=start, end_s=end, run=run)
+        for i, (start, end) in enumerate(zip(starts, ends, strict=True))
+    ]
+
+
+def chunks_prefix(video_id: str) -> str:
+    return f"renditions/{video_id}/chunks/"
+
+
+def part_key(job: TranscodeJob, rung: str) -> str:
+    assert job.chunk is not None
+    return f"{chunks_prefix(job.video_id)}run-{job.chunk.run}/chunk-{job.chunk.index:03d}/{rung}.ts"
+
+
+@dataclass(frozen=True)
+class LocalSource:
+    """A source this process holds while its video's job runs here: its chunks here need no copy of it."""
+
+    path: Path
+    info: SourceInfo
+    nice: int
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    chunk_seconds: float
+    min_seconds: float
+    poll_s: float
+    limits: SourceLimits  # as the video's job held the source to: a chunk's worker probes it again
+
+
+class ChunkedLadder:
+    """Encodes chunk jobs (whoever claimed them) and runs a video's chunked ladder from its own job."""
+
+    def __init__(
+        self,
+        storage: ObjectStorage,
+        jobs: JobQueue | None,
+        settings: ChunkSettings,
+        make_job: Callable[..., EncodeJob],
+        work_dir: Path | None,
+    ) -> None:
+        self._storage = storage
+        self._jobs = jobs
+        self._settings = settings
+        self._make_job = make_job  # (source, info, out_dir, nice, window) → the EncodeJob of this service's ladder
+        self._work_dir = work_dir
+        self._attempt: Attempt | None = None
+        self._local: dict[str, LocalSource] = {}  # video id → its source, while its job runs here
+
+    def run_claimed_with(self, attempt: Attempt) -> None:
+        """How a video's job runs a chunk job it claimed (the runner's `attempt`): wired once both exist."""
+        self._attempt = attempt
+
+    def applies(self, info: SourceInfo) -> bool:
+        enabled = self._settings.chunk_seconds > 0 and self._jobs is not None and self._attempt is not None
+        return enabled and info.duration_s >= self._settings.min_seconds
+
+    async def encode_chunk(self, job: TranscodeJob) -> None:
+        """A chunk job: encode its window of the source into every rung and store them."""
+        assert job.chunk is not None
+        local = self._local.get(job.video_id)
+        async with scratch_dir(CHUNK_SCRATCH_PREFIX, self._work_dir) as work:
+            if local is None:  # another worker's video: fetch the source
+                source = work / "source"
+                await self._storage.get_file(job.source_key, source)
+                local = LocalSource(source, await inspect(source, self._settings.limits), 0)
+            encoded = self._make_job(local.path, local.info, work / "out", local.nice, job.chunk)
+            await encode(encoded, _no_progress)
+            for rung in encoded.rungs:
+                await self._store_part(job, rung.name, encoded.output(rung))
+        log.info("chunk encoded", extra={"videoId": job.video_id, "chunk": job.chunk.index, "of": job.chunk.count})
+
+    async def _store_part(self, job: TranscodeJob, rung: str, path: Path) -> None:
+        key = part_key(job, rung)
+        await outlasting(lambda: self._storage.put_file(key, path, "video/mp2t"), job.video_id, "store")
+
+    @contextlib.asynccontextmanager
+    async def holding(self, video_id: str, source: Path, info: SourceInfo, nice: int) -> AsyncIterator[None]:
+        self._local[video_id] = LocalSource(source, info, nice)
+        try:
+            yield
+        finally:
+            self._local.pop(video_id, None)
+
+    async def encode(
+        self, parent: TranscodeJob, source: Path, info: SourceInfo, work: Path, nice: int, report: Progress
+    ) -> EncodeJob:
+        """The video's ladder, chunk by chunk across the pool; returns it stitched, as a single pass leaves it."""
+        assert self._jobs is not None
+        assert self._attempt is not None
+        stitched = self._make_job(source, info, work / "out", nice, None)
+        run = run_of(parent.correlation_id)
+        plan = plan_chunks(info.duration_s, stitched.segment_s, self._settings.chunk_seconds, run)
+        await self._jobs.enqueue_chunks(parent, plan)
+        log.info("ladder in chunks", extra={"videoId": parent.video_id, "chunks": len(plan)})
+        audio = work / "audio.m4a" if info.has_audio else None
+        async with self.holding(parent.video_id, source, info, nice):
+            audio_task = asyncio.create_task(encode_audio(source, info, audio)) if audio else None
+            try:
+                chunks = await self._encode_every_chunk(parent, report)
+                if audio_task is not None:
+                    await audio_task
+            finally:
+                if audio_task is not None and not audio_task.done():
+                    audio_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await audio_task
+        await asyncio.to_thread(stitched.storyboard_dir.mkdir, parents=True, exist_ok=True)
+        parts = work / "parts"
+        for rung in stitched.rungs:
+            await asyncio.to_thread((parts / rung.name).mkdir, parents=True, exist_ok=True)
+            paths = []
+            for chunk in chunks:
+                path = parts / rung.name / f"{chunk.key.rsplit('/', 1)[-1]}.ts"
+                await self._storage.get_file(part_key(chunk, rung.name), path)
+                paths.append(path)
+            await stitch(paths, audio, info.audio_offset_s, stitched.output(rung))
+            await asyncio.to_thread(_remove_all, paths)
+        await make_storyboard(stitched.output(stitched.rungs[-1]), stitched)
+        return stitched
+
+    async def _encode_every_chunk(self, parent: TranscodeJob, report: Progress) -> list[TranscodeJob]:
+        """Take the video's chunks due, one at a time, until every chunk is done; returns them."""
+        assert self._jobs is not None
+        assert self._attempt is not None
+        while True:
+            chunks = await self._jobs.chunks_of(parent)
+            done = [c for c in chunks if c.state == "done"]
+            await report(100.0 * len(done) / max(1, len(chunks)))
+            if failed := next((c for c in chunks if c.state in ("failed", "cancelled")), None):
+                assert failed.chunk is not None
+                part = f"part {failed.chunk.index + 1} of {failed.chunk.count}"
+                raise ChunkFailed(f"{part} of the video failed: {failed.error or failed.state}")
+            if len(done) == len(chunks):
+                return chunks
+            claimed = await self._jobs.claim_chunk_of(parent, parent.worker)
+            if claimed is not None:
+                await self._attempt(claimed)
+                continue
+            await asyncio.sleep(self._settings.poll_s)  # the rest are another worker's, or due later
+
+    async def discard_parts(self, video_id: str) -> None:
+        await self._storage.delete_prefix(chunks_prefix(video_id))
+
+
+async def _no_progress(_: float) -> None:
+    return None
+
+
+def _remove_all(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+async def make_storyboard(rendition: Path, job: EncodeJob) -> None:
+    """The storyboard from a stitched rendition (a chunked ladder has no single pass to branch it from)."""
+    board: Storyboard = job.storyboard
+    thumbs = f"fps=1/{board.interval_s},scale={board.thumb_width}:{board.thumb_height}"
+    await run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            *MediaInput.own(rendition).args,
+            "-vf",
+            thumbs,
+            "-c:v",
+            "ffv1",
+            "-f",
+            "matroska",
+            str(job.thumbnails),
+        ]
+    )
+    await tile_storyboard(job.thumbnails, job.storyboard_dir / board.sprite_pattern)

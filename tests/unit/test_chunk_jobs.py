@@ -1,0 +1,101 @@
+"""A long video's chunk jobs (chunks.py) in the queue: planned in whole segments, handed out with their
+video, taken again alone when their worker dies, cancelled with their video."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from vodkit_shared.bus import RetryPolicy
+from vodkit_shared.metadata import MetadataStore, open_metadata
+from vodkit_transcoder.chunks import plan_chunks
+from vodkit_transcoder.jobs import JobQueue, TranscodeJob
+
+pytestmark = pytest.mark.unit
+
+
+class Clock:
+    now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[MetadataStore]:
+    opened = await open_metadata(f"sqlite:///{tmp_path / 'jobs.db'}")
+    yield opened
+    await opened.close()
+
+
+async def chunked(queue: JobQueue, video_id: str, duration_s: float) -> TranscodeJob:
+    """The video's job, claimed by worker "a", with its chunk jobs recorded (as the video's job does)."""
+    assert await queue.enqueue(video_id, f"originals/{video_id}/source", f"{video_id}-c1")
+    parent = await queue.claim("a")
+    assert parent is not None
+    assert parent.video_id == video_id
+    await queue.enqueue_chunks(parent, plan_chunks(duration_s, 6, 60, 0))
+    return parent
+
+
+def test_chunks_are_whole_segments_and_cover_the_source() -> None:
+    plan = plan_chunks(600, 6, 60, 0)
+    assert [(c.start_s, c.end_s) for c in plan][:2] == [(0, 60), (60, 120)]
+    assert (len(plan), plan[-1].start_s, plan[-1].end_s) == (10, 540, None)  # the last runs to the end
+    assert [c.start_s for c in plan_chunks(600, 10, 64, 0)][:3] == [0, 70, 140]  # rounded up to segments
+    assert len(plan_chunks(605, 6, 60, 0)) == 10  # a 5 s remainder joins the last chunk
+    assert len(plan_chunks(607, 6, 60, 0)) == 11  # a 7 s one is a chunk of its own
+    assert [(c.start_s, c.end_s) for c in plan_chunks(30, 6, 60, 0)] == [(0, None)]
+
+
+async def test_chunk_jobs_are_recorded_once_and_taken_with_their_video(store: MetadataStore) -> None:
+    clock = Clock()
+    queue = JobQueue(store.collection("transcode_jobs"), 60, RetryPolicy(3, 1.0), clock=clock)
+    parent = await chunked(queue, "v1", 180)
+    await queue.enqueue_chunks(parent, plan_chunks(180, 6, 60, 0))  # a re-run of the video's job
+    assert [j.key for j in await queue.chunks_of(parent)] == [f"v1/run-0/chunk-00{i}" for i in range(3)]
+    clock.now += 1
+    assert await queue.enqueue("v2", "originals/v2/source", "v2-c1")  # a later video waits for v1's chunks
+    taken = [await queue.claim("b") for _ in range(4)]
+    assert [j.key if j else None for j in taken] == [*(f"v1/run-0/chunk-00{i}" for i in range(3)), "v2"]
+    assert (await queue.backlog()).waiting == 0
+
+
+async def test_a_dead_workers_chunk_alone_is_taken_again(store: MetadataStore) -> None:
+    clock = Clock()
+    queue = JobQueue(store.collection("transcode_jobs"), 60, RetryPolicy(3, 1.0), clock=clock)
+    parent = await chunked(queue, "v1", 180)
+    first = await queue.claim_chunk_of(parent, "a")
+    second = await queue.claim_chunk_of(parent, "b")
+    assert first is not None
+    assert second is not None
+    await queue.finish(first.key, "a")
+    clock.now += 61  # b died: its lease lapsed
+    again = await queue.claim_chunk_of(parent, "a")
+    assert again is not None
+    assert (again.key, again.crashes) == (second.key, 1)
+    states = {j.key: (j.state, j.crashes) for j in await queue.chunks_of(parent)}
+    assert states[first.key] == ("done", 0)  # never taken again
+
+
+async def test_cancelling_a_video_cancels_its_chunks(store: MetadataStore) -> None:
+    queue = JobQueue(store.collection("transcode_jobs"), 60, RetryPolicy(3, 1.0), clock=Clock())
+    parent = await chunked(queue, "v1", 180)
+    running = await queue.claim_chunk_of(parent, "b")
+    assert running is not None
+    await queue.cancel("v1")
+    assert {j.state for j in await queue.chunks_of(parent)} == {"cancelled"}
+    assert await queue.renew(running.key, "b") is False  # its worker stops at its next heartbeat
+    assert await queue.claim("c") is None
+
+
+async def test_a_failed_chunk_announces_nothing_of_its_own(store: MetadataStore) -> None:
+    """Its video's job fails with its reason and announces that (an outbox entry per chunk would repeat it)."""
+    queue = JobQueue(store.collection("transcode_jobs"), 60, RetryPolicy(3, 1.0), clock=Clock())
+    parent = await chunked(queue, "v1", 180)
+    part = await queue.claim_chunk_of(parent, "b")
+    assert part is not None
+    assert await queue.fail(part.key, "b", "cannot be decoded", permanent=True)
+    assert [j.key for j in await queue.unannounced()] == []
