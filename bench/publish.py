@@ -16,6 +16,12 @@ about 116 Mbit/s, whose decode alone runs at 1.7x real time on this 2-core machi
 The first frame includes starting Chromium, as a viewer who clicks the link would. The ratio c/b is the
 full ladder's publish time (last chunk's 200 to `completed`, assembly and packaging included) over the
 one-command ladder's. Run from the repository root: `.venv/bin/python -m bench.publish`.
+
+`--chunking` runs (c) three times on each source, all else equal: the ladder in a single pass
+(`VODKIT_CHUNK_SECONDS=0`), in 60 s chunks with one worker, and in 60 s chunks with two workers
+(`VODKIT_SLOTS=2`: two encodes at once, the cores shared between them), and reports each one's publish
+time over the single pass's, with each chunk's time (fetch, encode, store) and the stitch's from the log:
+the figures the model of N workers rests on (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -117,10 +123,10 @@ async def publish(
         await runner.cleanup()
 
 
-def run_vodkit(root: Path, source: Path, seconds: int) -> dict[str, Any]:
+def run_vodkit(root: Path, source: Path, seconds: int, **settings: str) -> dict[str, Any]:
     port = free_port()
     root.mkdir(parents=True)
-    env = service_env(data_dir=str(root / "data"), auth_secret=uuid.uuid4().hex)
+    env = service_env(data_dir=str(root / "data"), auth_secret=uuid.uuid4().hex, **settings)
     log = root / "vodkit-up.log"
     processes = [_start([*VODKIT, "up", "--port", str(port)], env, log)]
     try:
@@ -129,6 +135,61 @@ def run_vodkit(root: Path, source: Path, seconds: int) -> dict[str, Any]:
         return asyncio.run(publish(url, env, source, seconds, root / "profile", root / "chromium.log"))
     finally:
         _stop(processes)
+        settings_log[root.name] = log.read_text()
+
+
+settings_log: dict[str, str] = {}  # each run's vodkit-up log, by run
+CHUNKINGS = {  # run → its settings
+    "single pass": {"chunk_seconds": "0"},
+    "chunked, 1 worker": {"chunk_seconds": "60", "chunk_min_seconds": "0"},
+    "chunked, 2 workers": {"chunk_seconds": "60", "chunk_min_seconds": "0", "slots": "2"},
+}
+TARGET_CHUNK_OVERHEAD = 1.10
+
+
+def logged_seconds(log: str, message: str) -> list[float]:
+    """The `seconds` of each log line with this message."""
+    lines = (json.loads(line) for line in log.splitlines() if line.startswith("{") and f'"{message}"' in line)
+    return [float(entry["seconds"]) for entry in lines if entry.get("msg") == message]
+
+
+def chunking_table(seconds: int, one_command: float, runs: dict[str, dict[str, Any]]) -> str:
+    single = runs["single pass"]["published_s"]
+    lines = [
+        f"| {seconds} s source (1080p) | published | / single pass | first frame | stalled "
+        "| chunks (each: fetch, encode, store) | stitch |",
+        "|---|---:|---:|---:|---:|---|---:|",
+    ]
+    for name, run in runs.items():
+        chunks = logged_seconds(settings_log[_dir(name)], "chunk encoded")
+        stitch = logged_seconds(settings_log[_dir(name)], "ladder stitched")
+        each = f"{len(chunks)}: {min(chunks):.0f}–{max(chunks):.0f} s, sum {sum(chunks):.0f} s" if chunks else "—"
+        lines.append(
+            f"| {name} | {run['published_s']:.1f} s | {run['published_s'] / single:.3f} "
+            f"| {run['first_frame_s']:.1f} s | {run['stalled_s']:.2f} s | {each} "
+            f"| {f'{stitch[0]:.1f} s' if stitch else '—'} |"
+        )
+    lines.append(f"| one-command ladder (b) | {one_command:.1f} s | {one_command / single:.3f} | | | | |")
+    return "\n".join(lines)
+
+
+def _dir(name: str) -> str:
+    return name.replace(", ", "-").replace(" ", "-")
+
+
+def chunking(source: Path, seconds: int, root: Path) -> bool:
+    """The --chunking runs on one source; prints their table, True if chunking costs one worker ≤ 10 %."""
+    one_command = timed(lambda out: split_ladder(source, out), root / "b")
+    print(f"{seconds} s: one-command ladder {one_command:.1f} s", file=sys.stderr)
+    runs = {}
+    for name, settings in CHUNKINGS.items():
+        runs[name] = run_vodkit(root / _dir(name), source, seconds, **settings)
+        Path("build/bench", f"chunking-{seconds}s-{_dir(name)}.log").write_text(settings_log[_dir(name)])
+        print(f"{seconds} s, {name}: {runs[name]}", file=sys.stderr)
+    print(chunking_table(seconds, one_command, runs))
+    overhead = runs["chunked, 1 worker"]["published_s"] / runs["single pass"]["published_s"]
+    print(f"\ntarget: one worker, chunked / single pass ≤ {TARGET_CHUNK_OVERHEAD}: {overhead:.3f}")
+    return overhead <= TARGET_CHUNK_OVERHEAD
 
 
 UPLOAD_MBPS = 20
@@ -171,6 +232,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, nargs="+", default=[60])
     parser.add_argument("--mezzanine", action="store_true", help="bench-media's CRF 16 source (~116 Mbit/s)")
     parser.add_argument("--json", type=Path, default=Path("build/bench/publish.json"))
+    parser.add_argument("--chunking", action="store_true", help="single pass against 60 s chunks, 1 and 2 workers")
     args = parser.parse_args()
     runs: list[Publish] = []
     for seconds in args.seconds:
@@ -182,11 +244,17 @@ def main() -> int:
             make_upload(source, seconds)
         with tempfile.TemporaryDirectory(prefix="vodkit-publish-bench-") as work:
             root = Path(work)
+            if args.chunking:
+                if not chunking(source, seconds, root):
+                    return 1
+                continue
             one_command = timed(lambda out, source=source: split_ladder(source, out), root / "b")
             print(f"{seconds} s: one-command ladder {one_command:.1f} s", file=sys.stderr)
             figures = run_vodkit(root / "c", source, seconds)
             runs.append(Publish(seconds=seconds, one_command_s=one_command, **figures))
             print(f"{seconds} s: vodkit {figures}", file=sys.stderr)
+    if args.chunking:
+        return 0
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps([{**asdict(r), "ratio": r.ratio} for r in runs], indent=2))
     print(table(runs))

@@ -45,7 +45,7 @@ def ssim_per_frame(rendition: Path, source: Path, width: int, height: int, stats
     return [float(line.split("All:")[1].split()[0]) for line in stats.read_text().splitlines()]
 
 
-async def ladder(tmp_path: Path, name: str, source: Path, chunk_s: float) -> Path:
+async def ladder(tmp_path: Path, name: str, source: Path, chunk_s: float, chunks: int = 0) -> Path:
     """v1's ladder from `source` by a worker with its own queue; the 360p rendition's local copy."""
     storage = await open_storage(f"file://{tmp_path / name / 'objects'}")
     await storage.put_file("originals/v1/source", source)
@@ -72,7 +72,7 @@ async def ladder(tmp_path: Path, name: str, source: Path, chunk_s: float) -> Pat
         assert parent is not None
         parts = await jobs.chunks_of(parent)
         assert all(p.state == "done" and (p.attempts, p.crashes) == (0, 0) for p in parts)
-        assert len(parts) == (4 if chunk_s else 0)
+        assert len(parts) == chunks
         assert await storage.keys("renditions/v1/chunks/") == []  # the parts are gone once stitched
         out = tmp_path / f"{name}.mp4"
         await storage.get_file("renditions/v1/360p.mp4", out)
@@ -87,7 +87,7 @@ async def ladder(tmp_path: Path, name: str, source: Path, chunk_s: float) -> Pat
 async def test_a_chunked_ladder_has_the_single_passs_frames_keyframes_and_quality(tmp_path: Path) -> None:
     source = make_clip(tmp_path / "source.mp4", seconds=SECONDS, width=640, height=360, extra=["-r", RATE])
     single = await ladder(tmp_path, "single", source, chunk_s=0)
-    chunked = await ladder(tmp_path, "chunked", source, chunk_s=6)
+    chunked = await ladder(tmp_path, "chunked", source, chunk_s=6, chunks=4)
 
     one, many = frames(single), frames(chunked)
     times = [float(f["pts_time"]) for f in many]
@@ -110,3 +110,31 @@ async def test_a_chunked_ladder_has_the_single_passs_frames_keyframes_and_qualit
     for seam in (6, 12, 18):
         window = slice(round(seam * rate) - 15, round(seam * rate) + 15)
         assert abs(sum(a[window]) / 30 - sum(b[window]) / 30) < 0.01, seam
+
+
+@pytest.mark.parametrize("audio", ["late", "early"])
+async def test_the_audio_keeps_its_offset_from_the_video(tmp_path: Path, audio: str) -> None:
+    """A source whose audio starts half a second after (or before) its video, as a camera's may, keeps that gap."""
+    video = make_clip(tmp_path / "video.mp4", seconds=14, width=640, height=360, audio=False)
+    source = tmp_path / f"{audio}-audio.mp4"
+    tone = ["-f", "lavfi", "-i", "sine=frequency=440:duration=13"]
+    inputs = (
+        ["-itsoffset", "0.5", "-i", str(video), *tone]
+        if audio == "early"
+        else ["-i", str(video), "-itsoffset", "0.5", *tone]
+    )
+    subprocess.run(
+        ["ffmpeg", "-v", "error", *inputs, "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", str(source)],
+        check=True,
+    )
+    single = await ladder(tmp_path, "single", source, chunk_s=0)
+    chunked = await ladder(tmp_path, "chunked", source, chunk_s=6, chunks=2)
+
+    def offset(path: Path) -> float:
+        """The audio's start after the first picture's."""
+        return float(frames(path, "a")[0]["pts_time"]) - float(frames(path)[0]["pts_time"])
+
+    assert offset(source) == pytest.approx(0.5 if audio == "late" else -0.5, abs=0.03)
+    assert offset(chunked) == pytest.approx(offset(source), abs=0.03)  # within the AAC encoder's priming
+    if audio == "late":  # the same as the single pass's (which, for early audio, repeats its first picture)
+        assert offset(chunked) == pytest.approx(offset(single), abs=0.005)

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +120,7 @@ class ChunkedLadder:
         """A chunk job: encode its window of the source into every rung and store them."""
         assert job.chunk is not None
         local = self._local.get(job.video_id)
+        started = time.monotonic()
         async with scratch_dir(CHUNK_SCRATCH_PREFIX, self._work_dir) as work:
             if local is None:  # another worker's video: fetch the source
                 source = work / "source"
@@ -128,7 +130,9 @@ class ChunkedLadder:
             await encode(encoded, _no_progress)
             for rung in encoded.rungs:
                 await self._store_part(job, rung.name, encoded.output(rung))
-        log.info("chunk encoded", extra={"videoId": job.video_id, "chunk": job.chunk.index, "of": job.chunk.count})
+        seconds = round(time.monotonic() - started, 2)  # fetch, encode and store: what a chunk costs a worker
+        part = {"chunk": job.chunk.index, "of": job.chunk.count, "seconds": seconds}
+        log.info("chunk encoded", extra={"videoId": job.video_id, **part})
 
     async def _store_part(self, job: TranscodeJob, rung: str, path: Path) -> None:
         key = part_key(job, rung)
@@ -165,6 +169,7 @@ class ChunkedLadder:
                     audio_task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await audio_task
+        started = time.monotonic()
         await asyncio.to_thread(stitched.storyboard_dir.mkdir, parents=True, exist_ok=True)
         parts = work / "parts"
         for rung in stitched.rungs:
@@ -174,9 +179,11 @@ class ChunkedLadder:
                 path = parts / rung.name / f"{chunk.key.rsplit('/', 1)[-1]}.ts"
                 await self._storage.get_file(part_key(chunk, rung.name), path)
                 paths.append(path)
-            await stitch(paths, audio, info.audio_offset_s, stitched.output(rung))
+            await stitch(paths, audio, info, stitched.output(rung))
             await asyncio.to_thread(_remove_all, paths)
         await make_storyboard(stitched.output(stitched.rungs[-1]), stitched)
+        seconds = round(time.monotonic() - started, 2)
+        log.info("ladder stitched", extra={"videoId": parent.video_id, "chunks": len(chunks), "seconds": seconds})
         return stitched
 
     async def _encode_every_chunk(self, parent: TranscodeJob, report: Progress) -> list[TranscodeJob]:

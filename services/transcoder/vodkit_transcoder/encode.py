@@ -23,7 +23,7 @@ from typing import Any
 import ffmpeg
 
 from vodkit_shared.media_input import MediaInput
-from vodkit_shared.tools import ToolFailed, run, run_with_lines
+from vodkit_shared.tools import ToolFailed, probe, run, run_with_lines
 from vodkit_transcoder.artwork import STORYBOARD_DIR, Storyboard, tile_storyboard
 from vodkit_transcoder.errors import UnsupportedMedia
 from vodkit_transcoder.hwaccel import Encoder
@@ -229,24 +229,31 @@ async def encode_audio(source: Path, info: SourceInfo, out: Path) -> None:
         raise _verdict(error) from None
 
 
-async def stitch(parts: list[Path], audio: Path | None, audio_offset_s: float, out: Path) -> None:
+async def stitch(parts: list[Path], audio: Path | None, info: SourceInfo, out: Path) -> None:
     """One rendition from a rung's chunks (MPEG-TS on the source's clock, in order) and the audio.
 
     The parts are laid end to end (MPEG-TS is a stream of packets: their concatenation is one stream,
-    its timestamps running on), then remuxed with the audio to MP4 by stream copy. `audio_offset_s`:
-    the audio's start after the video's in the source, kept as a single pass keeps it.
+    its timestamps running on), then remuxed with the audio to MP4 by stream copy, each stream starting
+    where a single pass starts it: the video after the audio by as much as in the source (if the audio
+    starts first), the audio where `encode_audio` left it (its offset from the video and its encoder's
+    priming, measured on the file, as remuxing moves each input to start at 0).
     """
     video = out.with_suffix(".video.ts")
     await asyncio.to_thread(_concatenate, parts, video)
-    video_input = MediaInput.own(video, "mpegts")
     argv = ["ffmpeg", "-nostdin", "-v", "error", "-y"]
-    argv += [*_delayed(-audio_offset_s), *video_input.args]
+    argv += [*_delayed(-info.audio_offset_s), *MediaInput.own(video, "mpegts").args]
     maps = ["-map", "0:v"]
     if audio is not None:
-        argv += [*_delayed(audio_offset_s), *MediaInput.own(audio).args]
+        audio_input = MediaInput.own(audio)
+        argv += [*_delayed(await _start_s(audio_input)), *audio_input.args]
         maps += ["-map", "1:a"]
     await run([*argv, *maps, "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(out)])
     await asyncio.to_thread(video.unlink)
+
+
+async def _start_s(media: MediaInput) -> float:
+    streams = (await probe(media)).get("streams", [])
+    return float(streams[0].get("start_time") or 0.0) if streams else 0.0
 
 
 def _delayed(seconds: float) -> list[str]:
