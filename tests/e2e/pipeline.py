@@ -45,8 +45,9 @@ class Client:
             body = await response.json(content_type=None) if response.content_length != 0 else None
             return Reply(response.status, body)
 
-    async def create(self, filename: str, size: int) -> dict[str, Any]:
-        reply = await self.call("POST", "/api/videos", self.user_token, json={"filename": filename, "size": size})
+    async def create(self, filename: str, size: int, **fields: Any) -> dict[str, Any]:
+        body = {"filename": filename, "size": size, **fields}
+        reply = await self.call("POST", "/api/videos", self.user_token, json=body)
         assert reply.status == 201, reply.body
         return dict(reply.body)
 
@@ -60,10 +61,11 @@ class Client:
         form.add_field("chunk", io.BytesIO(data), filename="chunk.bin", content_type="application/octet-stream")
         return await self.call("POST", "/api/videos/upload", upload_token, data=form)
 
-    async def upload(self, clip: Path) -> str:
-        """Create a video and send the clip in several chunks; returns the videoId."""
+    async def upload(self, clip: Path, **fields: Any) -> str:
+        """Create a video (with `fields` beside its name and size) and send the clip in several chunks;
+        returns the videoId."""
         data = clip.read_bytes()
-        created = await self.create(clip.name, len(data))
+        created = await self.create(clip.name, len(data), **fields)
         chunk_size = int(created["chunkSize"])
         total = math.ceil(len(data) / chunk_size)
         assert total >= 3, "the clip should take several chunks"

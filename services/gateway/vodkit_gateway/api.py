@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from vodkit_gateway.auth import caller, owned_video, viewable_video
 from vodkit_gateway.keys import SETTINGS, STOPPING, TOKENS, VIDEOS
+from vodkit_gateway.playback import download_path, downloads
 from vodkit_gateway.schemas import (
     CreateVideo,
     RungQuality,
@@ -48,6 +49,7 @@ async def create_video(request: web.Request) -> web.Response:
         size=body.size,
         sha256=sha256,
         visibility=body.visibility,
+        downloadable=body.downloadable,
     )
     await request.app[VIDEOS].create(video)
     log_context.bind_video(video.video_id)  # its access line names the video it made
@@ -145,7 +147,7 @@ async def video_details(request: web.Request) -> web.Response:
 async def update_video(request: web.Request) -> web.Response:
     video = await owned_video(request)
     change = await parse_json(request, UpdateVideo)
-    updated = await request.app[VIDEOS].set_visibility(video.video_id, change.visibility)
+    updated = await request.app[VIDEOS].change(video.video_id, change.visibility, change.downloadable)
     if updated is None:
         raise ApiError(404, "not_found", "no such video")
     return reply(details(request, updated))
@@ -201,6 +203,8 @@ def details(request: web.Request, video: VideoRecord, signed: bool = True) -> Vi
         quality={rung: RungQuality(ssim=q.ssim, psnr=q.psnr) for rung, q in video.quality.items()},
         poster_url=sign("poster.jpg") if sign and video.artwork else None,
         storyboard_url=sign("storyboard/storyboard.vtt") if sign and video.artwork else None,
+        downloadable=video.downloadable,
+        download_urls={r: sign(download_path(r)) for r in downloads(video)} if sign and video.downloadable else None,
     )
 
 

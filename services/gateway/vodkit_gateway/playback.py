@@ -7,6 +7,10 @@ only follows URIs fetches the whole stream, and a token for video A opens nothin
 Segments and other objects honour single Range requests. Cache headers suit a CDN: segments
 never change under their name (immutable, a year); playlists may be re-packaged (short), and the
 early preview's playlist grows (a second).
+
+A video its owner made `downloadable` also serves each rung's rendition, the transcoder's MP4 (faststart),
+as a file to save (`download/{rung}.mp4`, `Content-Disposition: attachment`), under the same token.
+Shared caches may not keep it (`private`): the owner can turn downloads off again at any time.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from aiohttp import web
 from prometheus_client import Counter
 
 from vodkit_gateway.auth import video_id
-from vodkit_gateway.keys import TOKENS
+from vodkit_gateway.keys import TOKENS, VIDEOS
+from vodkit_gateway.videos import VideoRecord
 from vodkit_shared.rungs import PREVIEW
 from vodkit_shared.service import STORAGE, ApiError
 from vodkit_shared.storage import ObjectNotFound
@@ -91,6 +96,41 @@ async def serve_storyboard(request: web.Request) -> web.StreamResponse:
     return await _serve(request, f"storyboard/{request.match_info['file']}")
 
 
+def download_path(rung: str) -> str:
+    return f"download/{rung}.mp4"
+
+
+def downloads(video: VideoRecord) -> list[str]:
+    """The rungs whose MP4 file may be downloaded now: a completed, downloadable video's ready ones."""
+    if not (video.downloadable and video.status == "completed"):
+        return []
+    return sorted(rung for rung, state in video.qualities.items() if state == "ready")
+
+
+async def serve_download(request: web.Request) -> web.StreamResponse:
+    video_id_, _ = _authorised(request)
+    rung = request.match_info["rung"]
+    video = await request.app[VIDEOS].get(video_id_)
+    if video is None or not video.downloadable:
+        raise ApiError(403, "forbidden", "the owner has not made this video downloadable")
+    if rung not in downloads(video):
+        raise ApiError(404, "not_found", f"no {rung} download for this video (yet)")
+    key = f"renditions/{video.video_id}/{rung}.mp4"
+    size = await request.app[STORAGE].size(key)
+    if size is None:
+        raise ApiError(404, "not_found", "no such playback object")
+    disposition = attachment(video.filename, rung)
+    return await _stream(request, key, ".mp4", size, {"Content-Disposition": disposition, "Cache-Control": "private"})
+
+
+def attachment(filename: str, rung: str) -> str:
+    """`attachment` named after the upload and the rung: an ASCII name, and the exact one (RFC 6266, 8187)."""
+    stem = filename.rsplit(".", 1)[0] if "." in filename else filename
+    name = f"{stem}-{rung}.mp4"
+    ascii_name = re.sub(r"[^A-Za-z0-9._ -]+", "_", name).strip() or f"video-{rung}.mp4"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
 async def _serve(request: web.Request, path: str) -> web.StreamResponse:
     video, token = _authorised(request)
     key = storage_key(video, path)
@@ -137,9 +177,12 @@ async def _serve_rewritten(
     return response
 
 
-async def _stream(request: web.Request, key: str, suffix: str, size: int) -> web.StreamResponse:
+async def _stream(
+    request: web.Request, key: str, suffix: str, size: int, extra: dict[str, str] | None = None
+) -> web.StreamResponse:
     byte_range = _byte_range(request, size)
-    response = web.StreamResponse(status=200 if byte_range is None else 206, headers=_headers(suffix, size, byte_range))
+    headers = {**_headers(suffix, size, byte_range), **(extra or {})}
+    response = web.StreamResponse(status=200 if byte_range is None else 206, headers=headers)
     response.content_length = size if byte_range is None else byte_range.length
     await response.prepare(request)
     if request.method != "HEAD":

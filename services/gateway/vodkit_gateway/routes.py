@@ -585,6 +585,7 @@ OPERATIONS: list[Operation] = [
     _playback(
         "getStoryboard", "storyboard/{file}", playback.serve_storyboard, "Storyboard index or sprite", STORYBOARD_FILE
     ),
+    _playback("getDownload", "download/{rung}.mp4", playback.serve_download, "A rung as an MP4 file to save", RUNG),
     Operation(
         "GET",
         "/api/openapi.json",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from vodkit_gateway.videos import Quality, Status, Visibility
@@ -17,6 +17,10 @@ from vodkit_shared.events import EVENT_TYPES
 
 VIDEO_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 MAX_UPLOAD = "{max_upload_bytes}"  # in the OpenAPI document: the configured limit, filled in when it is built
+DOWNLOADABLE = (
+    "Whether whoever may watch it may also download each rendition as an MP4 file (`downloadUrls`, under the "
+    "same playback token)."
+)
 
 
 class Body(BaseModel):
@@ -51,10 +55,21 @@ class CreateVideo(RequestBody):
     size: JsonInteger = Field(ge=1, description="Bytes in the file.", json_schema_extra={"maximum": MAX_UPLOAD})
     sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$", description="Hex SHA-256 of the whole file.")
     visibility: Visibility = Field("private", description="Who may watch: the owner, anyone with the link, anyone.")
+    downloadable: bool = Field(False, description=DOWNLOADABLE)
 
 
 class UpdateVideo(RequestBody):
-    visibility: Visibility = Field(description="Who may watch: the owner, anyone with the link, anyone.")
+    """What the owner may change; at least one of them."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+    visibility: Visibility | None = Field(None, description="Who may watch: the owner, anyone with the link, anyone.")
+    downloadable: bool | None = Field(None, description=DOWNLOADABLE)
+
+    @model_validator(mode="after")
+    def _something(self) -> UpdateVideo:
+        if self.visibility is None and self.downloadable is None:
+            raise ValueError("give visibility, downloadable or both")
+        return self
 
 
 class UploadGrantBody(Body):
@@ -95,6 +110,11 @@ class VideoDetailsBody(VideoStatusBody):
     quality: dict[str, RungQuality] = Field(description="Measured quality of each rung, once measured.")
     poster_url: str | None = Field(description="Signed poster image URL, once made.")
     storyboard_url: str | None = Field(description="Signed WebVTT storyboard URL, once made.")
+    downloadable: bool = Field(description=DOWNLOADABLE)
+    download_urls: dict[str, str] | None = Field(
+        description="Rung → signed URL of its MP4 file (faststart, served as an attachment), once completed; "
+        "null unless `downloadable`."
+    )
 
 
 class VideoList(Body):

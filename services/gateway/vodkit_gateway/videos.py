@@ -54,6 +54,7 @@ class VideoRecord(BaseModel):
     size: int
     sha256: str | None = None  # declared by the uploader, verified at assembly
     visibility: Visibility = "private"
+    downloadable: bool = False  # its renditions may be downloaded as MP4 files, under the playback token
     status: Status = "uploading"
     progress: int = 0
     qualities: dict[str, Quality] = Field(default_factory=dict)
@@ -152,8 +153,13 @@ class Videos:
         """Videos whose upload is not over (assembled, failed) yet."""
         return [VideoRecord.model_validate(doc) for doc in await self._c.find("status", "uploading")]
 
-    async def set_visibility(self, video_id: str, visibility: Visibility) -> VideoRecord | None:
-        doc = await self._c.update(video_id, lambda doc: {**doc, "visibility": visibility, "updated_at": time.time()})
+    async def change(
+        self, video_id: str, visibility: Visibility | None = None, downloadable: bool | None = None
+    ) -> VideoRecord | None:
+        """Set what the owner may change (the fields given); the record as stored, None if there is none."""
+        changes = {"visibility": visibility, "downloadable": downloadable}
+        given = {field: value for field, value in changes.items() if value is not None}
+        doc = await self._c.update(video_id, lambda doc: {**doc, **given, "updated_at": time.time()})
         return VideoRecord.model_validate(doc) if doc else None
 
     async def delete(self, video_id: str) -> bool:
