@@ -41,6 +41,7 @@ from vodkit_gateway.keys import (
     RATE_LIMITER,
     SETTINGS,
     STOPPING,
+    THUMBNAILS,
     TOKENS,
     UPLOAD_CLIENT,
     USER_AUTH,
@@ -51,6 +52,7 @@ from vodkit_gateway.openapi import Operation, add_routes
 from vodkit_gateway.ratelimit import RateLimiter, budgets, rate_limits
 from vodkit_gateway.routes import OPERATIONS, openapi_document
 from vodkit_gateway.settings import GatewaySettings
+from vodkit_gateway.thumbnails import Thumbnails
 from vodkit_gateway.videos import Videos
 from vodkit_gateway.webhook_delivery import DeliveryLoop, RetrySchedule, WebhookSender
 from vodkit_gateway.webhook_guard import AddressGuard
@@ -58,7 +60,7 @@ from vodkit_gateway.webhooks import Deliveries, WebhookFanOut, Webhooks
 from vodkit_shared.analytics import open_analytics
 from vodkit_shared.bus import Subscription
 from vodkit_shared.events import EVENT_TYPES
-from vodkit_shared.service import BUS, METADATA, running_every, service_app, with_resources
+from vodkit_shared.service import BUS, METADATA, STORAGE, running_every, service_app, with_resources
 from vodkit_shared.tokens import Tokens
 
 NAME = "gateway"
@@ -93,6 +95,8 @@ async def _end_streams(app: web.Application) -> None:
 
 async def _videos(app: web.Application) -> AsyncIterator[None]:
     app[VIDEOS] = Videos(app[METADATA].collection("videos"))
+    settings = app[SETTINGS]
+    app[THUMBNAILS] = Thumbnails(app[STORAGE], settings.thumbnail_concurrency, settings.thumbnail_cache_per_video, None)
     yield
 
 

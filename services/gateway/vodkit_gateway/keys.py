@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from vodkit_gateway.openapi import OperationTable
     from vodkit_gateway.ratelimit import RateLimiter
     from vodkit_gateway.settings import GatewaySettings
+    from vodkit_gateway.thumbnails import Thumbnails
     from vodkit_gateway.videos import Videos
     from vodkit_gateway.webhook_guard import AddressGuard
     from vodkit_gateway.webhooks import Deliveries, Webhooks
@@ -49,6 +50,7 @@ OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
 STOPPING: web.AppKey[asyncio.Event] = web.AppKey("stopping")
 TOKENS: web.AppKey[Tokens] = web.AppKey("tokens")
 VIDEOS: web.AppKey[Videos] = web.AppKey("videos")
+THUMBNAILS: web.AppKey[Thumbnails] = web.AppKey("thumbnails")
 USER_AUTH: web.AppKey[UserAuth] = web.AppKey("user_auth")
 UPLOAD_CLIENT: web.AppKey[aiohttp.ClientSession] = web.AppKey("upload_client")
 RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")

@@ -23,7 +23,8 @@ from aiohttp import web
 from prometheus_client import Counter
 
 from vodkit_gateway.auth import video_id
-from vodkit_gateway.keys import TOKENS, VIDEOS
+from vodkit_gateway.keys import THUMBNAILS, TOKENS, VIDEOS
+from vodkit_gateway.thumbnails import wanted
 from vodkit_gateway.videos import VideoRecord
 from vodkit_shared.rungs import PREVIEW
 from vodkit_shared.service import STORAGE, ApiError
@@ -121,6 +122,19 @@ async def serve_download(request: web.Request) -> web.StreamResponse:
         raise ApiError(404, "not_found", "no such playback object")
     disposition = attachment(video.filename, rung)
     return await _stream(request, key, ".mp4", size, {"Content-Disposition": disposition, "Cache-Control": "private"})
+
+
+async def serve_thumbnail(request: web.Request) -> web.Response:
+    """A frame at `t`, `w` wide (thumbnails.py), once the video has its ladder."""
+    video_id_, _ = _authorised(request)
+    video = await request.app[VIDEOS].get(video_id_)
+    if video is None or video.status != "completed" or video.duration_s is None:
+        raise ApiError(404, "not_found", "the video has no renditions to take a thumbnail from (yet)")
+    want = wanted(request.query.get("t"), request.query.get("w"), video.duration_s)
+    image = await request.app[THUMBNAILS].jpeg(video.video_id, want)
+    if request.method != "HEAD":
+        SERVED.labels("artwork").inc(len(image))
+    return web.Response(body=image, headers=_headers(".jpg", len(image), None))
 
 
 def attachment(filename: str, rung: str) -> str:

@@ -70,6 +70,12 @@ STORYBOARD_FILE = Param(
     "The WebVTT index or one of its sprite sheets.",
     route_pattern=playback.STORYBOARD_PATTERN,
 )
+THUMBNAIL_TIME = Param(
+    "t", "query", {"type": "string", "pattern": r"^[0-9]{1,6}(\.[0-9]{1,3})?$"}, "Seconds into the video, e.g. 12.5."
+)
+THUMBNAIL_WIDTH = Param(
+    "w", "query", {"type": "string", "pattern": "^[0-9]{2,4}$"}, "Width in pixels: even, 16 to 1920."
+)
 IF_NONE_MATCH = Param(
     "If-None-Match", "header", {"type": "string"}, "ETags of answers the client holds.", required=False
 )
@@ -584,6 +590,20 @@ OPERATIONS: list[Operation] = [
     _playback("getPoster", "poster.jpg", playback.serve_poster, "The poster image"),
     _playback(
         "getStoryboard", "storyboard/{file}", playback.serve_storyboard, "Storyboard index or sprite", STORYBOARD_FILE
+    ),
+    Operation(
+        "GET",
+        "/videos/{video_id}/thumbnail.jpg",
+        playback.serve_thumbnail,
+        "getThumbnail",
+        "A frame at a chosen time",
+        "playback",
+        {200: Reply("A JPEG image.", schema=BINARY, media_type="image/jpeg", headers=("Cache-Control",))},
+        errors=(400, 403, 404),
+        params=(VIDEO_ID, THUMBNAIL_TIME, THUMBNAIL_WIDTH, TOKEN),
+        rate_class="playback",
+        description="Made on request from the nearest rendition (the smallest rung at least `w` wide) and kept; "
+        "`t` is rounded to a tenth of a second. 400 for a `t` beyond the video's duration.",
     ),
     _playback("getDownload", "download/{rung}.mp4", playback.serve_download, "A rung as an MP4 file to save", RUNG),
     Operation(

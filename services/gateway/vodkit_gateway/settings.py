@@ -25,6 +25,10 @@ class GatewaySettings(CommonSettings):
     sweep_interval_s: float = Field(600, gt=0, description="How often silent uploads are looked for.")
     chunk_size: int = Field(8 * 1024**2, ge=1024, description="Chunk size suggested to uploaders.")
     playback_ttl_s: int = Field(6 * 3600, ge=60, description="Life of a playback URL's token.")
+    thumbnail_concurrency: int = Field(2, ge=1, description="Thumbnails made at once (each an ffmpeg).")
+    thumbnail_cache_per_video: int = Field(
+        500, ge=0, description="Thumbnails kept in storage for each video; beyond that they are made every time."
+    )
     # user tokens from an identity provider (RS256); vodkit's own HS256 tokens are always accepted
     jwks_url: str = Field("", description="JWKS URL of an identity provider whose RS256 tokens are accepted.")
     jwt_issuer: str = Field("", description="Required `iss` of RS256 user tokens (unchecked if empty).")

@@ -1,0 +1,126 @@
+"""A frame at a chosen time: `GET /videos/{id}/thumbnail.jpg?t=12.5&w=640&token=…`.
+
+Made on request from the video's own HLS, never from the source: the smallest rung at least `w` wide
+(the widest if none is), the one segment that holds `t` (and the fMP4 init segment), decoded by ffmpeg
+with the segment's container forced (`MediaInput.own`), scaled to `w` wide. `t` is rounded to a tenth
+of a second and must lie within the video; `w` is an even width from 16 to 1920 px. Each thumbnail is
+kept in storage beside the video's artwork (`artwork/{id}/thumbnails/{t_ms}-{w}.jpg`, deleted with
+it) and answered from there next time, up to `thumbnail_cache_per_video` of them a video (then made
+each time, and not kept: a viewer cannot fill the store by asking for every tenth of a second).
+At most `thumbnail_concurrency` ffmpeg run at once in a gateway; a request waits for its turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from vodkit_shared.media_input import MediaInput
+from vodkit_shared.scratch import scratch_dir
+from vodkit_shared.service import ApiError
+from vodkit_shared.storage import ObjectNotFound, ObjectStorage
+from vodkit_shared.tools import ToolFailed, run
+
+MIN_WIDTH, MAX_WIDTH = 16, 1920
+_NUMBER = re.compile(r"^[0-9]{1,6}(\.[0-9]{1,3})?$")
+_VARIANT = re.compile(r"#EXT-X-STREAM-INF:[^\n]*RESOLUTION=(\d+)x\d+[^\n]*\n([^\n]+)/playlist\.m3u8")
+_SCRATCH_PREFIX = "vodkit-thumbnail-"
+
+
+@dataclass(frozen=True)
+class Wanted:
+    tenths: int  # the time, in tenths of a second
+    width: int
+
+    @property
+    def key_name(self) -> str:
+        return f"{self.tenths * 100}-{self.width}.jpg"
+
+
+def wanted(t: str | None, w: str | None, duration_s: float) -> Wanted:
+    """The thumbnail asked for, or a 400 saying what is wrong."""
+    if t is None or not _NUMBER.match(t) or float(t) > duration_s:
+        raise ApiError(400, "bad_request", f"t must be a time in seconds within the video (0 to {duration_s:.1f})")
+    if w is None or not w.isdigit() or not MIN_WIDTH <= int(w) <= MAX_WIDTH or int(w) % 2:
+        raise ApiError(400, "bad_request", f"w must be an even width in pixels from {MIN_WIDTH} to {MAX_WIDTH}")
+    last_tenth = max(0, math.floor(duration_s * 10) - 1)  # a time at the very end has no frame after it
+    return Wanted(min(round(float(t) * 10), last_tenth), int(w))
+
+
+def thumbnail_prefix(video_id: str) -> str:
+    return f"artwork/{video_id}/thumbnails/"
+
+
+class Thumbnails:
+    def __init__(self, storage: ObjectStorage, concurrency: int, cache_per_video: int, work_dir: Path | None) -> None:
+        self._storage = storage
+        self._turns = asyncio.Semaphore(concurrency)
+        self._cache_per_video = cache_per_video
+        self._work_dir = work_dir
+
+    async def jpeg(self, video_id: str, want: Wanted) -> bytes:
+        key = thumbnail_prefix(video_id) + want.key_name
+        try:
+            return await self._storage.get_bytes(key)
+        except ObjectNotFound:
+            pass
+        async with self._turns:
+            image = await self._make(video_id, want)
+        if len(await self._storage.keys(thumbnail_prefix(video_id))) < self._cache_per_video:
+            await self._storage.put_bytes(key, image, "image/jpeg")
+        return image
+
+    async def _make(self, video_id: str, want: Wanted) -> bytes:
+        hls = f"hls/{video_id}/"
+        rung = _rung_for(await self._text(hls + "master.m3u8"), want.width)
+        playlist = await self._text(f"{hls}{rung}/playlist.m3u8")
+        segment, offset, init = _segment_at(playlist, want.tenths / 10)
+        async with scratch_dir(_SCRATCH_PREFIX, self._work_dir) as work:
+            media = work / "segment"
+            data = await self._storage.get_bytes(f"{hls}{rung}/{segment}")
+            header = await self._storage.get_bytes(f"{hls}{rung}/{init}") if init else b""
+            await asyncio.to_thread(media.write_bytes, header + data)
+            out = work / "thumbnail.jpg"
+            container = "mp4" if init else "mpegts"
+            scale = f"scale={want.width}:-2"
+            argv = ["ffmpeg", "-nostdin", "-v", "error", "-y", *MediaInput.own(media, container).args]
+            argv += ["-ss", f"{offset:.3f}", "-frames:v", "1", "-vf", scale, "-q:v", "3", "-f", "image2", str(out)]
+            try:
+                await run(argv)
+                return await asyncio.to_thread(out.read_bytes)
+            except (ToolFailed, FileNotFoundError):
+                raise ApiError(404, "not_found", "no frame at that time") from None
+
+    async def _text(self, key: str) -> str:
+        try:
+            return (await self._storage.get_bytes(key)).decode()
+        except ObjectNotFound:
+            raise ApiError(404, "not_found", "the video has no renditions to take a thumbnail from") from None
+
+
+def _rung_for(master: str, width: int) -> str:
+    """The smallest rung at least `width` wide, else the widest."""
+    variants = sorted((int(w), rung) for w, rung in _VARIANT.findall(master))
+    if not variants:
+        raise ApiError(404, "not_found", "the video has no renditions to take a thumbnail from")
+    return str(next((rung for w, rung in variants if w >= width), variants[-1][1]))
+
+
+def _segment_at(playlist: str, t: float) -> tuple[str, float, str | None]:
+    """The segment that holds `t`, how far into it `t` is, and the init segment (fMP4) if any."""
+    init = re.search(r'#EXT-X-MAP:URI="([^"?]+)"', playlist)
+    start, duration, chosen = 0.0, None, None
+    for line in playlist.splitlines():
+        if line.startswith("#EXTINF:"):
+            duration = float(line[len("#EXTINF:") :].split(",")[0])
+        elif line and not line.startswith("#") and duration is not None:
+            chosen = (line.split("?")[0], max(0.0, t - start))
+            if t < start + duration:
+                break
+            start, duration = start + duration, None
+    if chosen is None:
+        raise ApiError(404, "not_found", "the video has no renditions to take a thumbnail from")
+    return chosen[0], chosen[1], init.group(1) if init else None
