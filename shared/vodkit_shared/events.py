@@ -65,10 +65,10 @@ class RenditionReady(Event):
     """One rung of the ladder is encoded and stored (transcoder)."""
 
     TYPE: ClassVar[str] = "rendition.ready"
-    rung: str = Field(description="Rung name, e.g. '720p'.")
+    rung: str = Field(description="Rung name, e.g. '720p'; 'audio', the one rung of a source with no picture.")
     key: str = Field(description="Storage key of the rendition's MP4.")
-    width: int = Field(description="Frame width in pixels.")
-    height: int = Field(description="Frame height in pixels.")
+    width: int = Field(description="Frame width in pixels (0 for audio alone).")
+    height: int = Field(description="Frame height in pixels (0 for audio alone).")
     ladder: list[str] = Field(description="Every rung of this video, so the packager knows when it is whole.")
     segment_seconds: int = Field(description="Target HLS segment length; keyframes are aligned to it.")
     duration_seconds: float = Field(description="Duration of the source.")

@@ -31,6 +31,9 @@ ACCEPTED_CONTAINERS: dict[str, str] = {
     "asf": "ASF/WMV",
     "ogg": "Ogg",
     "dv": "DV",
+    "mp3": "MP3",  # audio alone (a podcast): its one rung is audio
+    "wav": "WAV",
+    "flac": "FLAC",
 }
 ACCEPTED = ", ".join(ACCEPTED_CONTAINERS.values())
 _PROTOCOLS = {"http": "http,tcp", "https": "https,tls,tcp"}

@@ -1,5 +1,6 @@
 """The one rule for naming a rung, `{height}p`: the ladder names rungs by it, the packager checks it,
 the gateway routes playback by it, so every rung a master playlist lists is one the gateway serves.
+A source with no picture (a podcast) has one rung, `audio`.
 """
 
 from __future__ import annotations
@@ -8,7 +9,8 @@ import re
 
 MIN_RUNG_HEIGHT = 16  # the transcoder refuses smaller sources, so no rung is below it
 MAX_RUNG_HEIGHT = 8192
-RUNG_PATTERN = r"[0-9]{2,4}p"  # as a route and OpenAPI pattern: every height from 16 to 8192
+AUDIO_ONLY = "audio"  # the one rung of a source with audio and no picture
+RUNG_PATTERN = rf"(?:[0-9]{{2,4}}p|{AUDIO_ONLY})"  # as a route and OpenAPI pattern: every height from 16 to 8192
 PREVIEW = "preview"  # the early, fast rendition a video plays at while its ladder encodes
 RENDITION_PATTERN = rf"{RUNG_PATTERN}|{PREVIEW}"  # what playback serves: the ladder's rungs and the preview
 
@@ -20,4 +22,6 @@ def rung_name(height: int) -> str:
 
 
 def is_rung_name(name: str) -> bool:
+    if name == AUDIO_ONLY:
+        return True
     return re.fullmatch(RUNG_PATTERN, name) is not None and MIN_RUNG_HEIGHT <= int(name[:-1]) <= MAX_RUNG_HEIGHT

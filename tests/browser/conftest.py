@@ -33,7 +33,7 @@ CHROMIUM_FLAGS = [
     "--v=0",
 ]
 
-PlayIn = Callable[[str], Awaitable[dict[str, Any]]]
+PlayIn = Callable[..., Awaitable[dict[str, Any]]]  # (url, audio_only=False): what the page saw
 
 
 async def start_chromium(profile: Path, log: BinaryIO, *args: str) -> asyncio.subprocess.Process:
@@ -99,8 +99,8 @@ async def play_in_hlsjs(tmp_path: Path) -> AsyncIterator[PlayIn]:
 
     runner, port = await serve_page("player.html", "/result", result)
 
-    async def play(url: str) -> dict[str, Any]:
-        page = f"http://127.0.0.1:{port}/?src={quote(url, safe='')}"
+    async def play(url: str, audio_only: bool = False) -> dict[str, Any]:
+        page = f"http://127.0.0.1:{port}/?src={quote(url, safe='')}" + ("&audio=1" if audio_only else "")
         with (tmp_path / "chromium.log").open("wb") as log:  # the page's console lands here too
             browser = await start_chromium(tmp_path / "profile", log, page)
             try:

@@ -9,6 +9,7 @@ import pytest
 from tests.browser.conftest import PlayIn
 from tests.e2e.conftest import Deployment
 from tests.e2e.pipeline import Client
+from tests.e2e.test_audio_only import podcast, published
 
 pytestmark = pytest.mark.browser
 
@@ -34,3 +35,19 @@ async def test_every_level_plays_in_hlsjs(
         assert result["currentTime"] >= 2.0  # playback time advanced
         assert result["videoHeight"] == levels[result["level"]]  # the decoded picture is the forced level's
         assert result["playingLevel"] == result["level"]
+
+
+@pytest.mark.parametrize("deployment", ["embedded", "embedded_fmp4"], ids=["mpegts", "fmp4"])
+async def test_a_podcast_plays_in_hlsjs(
+    request: pytest.FixtureRequest, deployment: str, tmp_path: Path, play_in_hlsjs: PlayIn
+) -> None:
+    running: Deployment = request.getfixturevalue(deployment)
+    details = await published(running, podcast(tmp_path / "episode.mp3"))
+
+    seen = await play_in_hlsjs(details["playbackUrl"], audio_only=True)
+
+    [result] = seen["results"]
+    assert result["fatal"] is None, result
+    assert not result.get("timedOut"), result
+    assert result["currentTime"] >= 2.0  # it played
+    assert len(result["levels"]) == 1  # one level, no picture

@@ -108,6 +108,12 @@ def embedded_fmp4(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployme
 
 
 @pytest.fixture(scope="module")
+def embedded_chunked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """The same, cutting every source of 12 s or more into 6 s chunks (its one transcoder takes them all)."""
+    yield from _embedded(tmp_path_factory, "embedded-chunked", chunk_min_seconds="12", chunk_seconds="6")
+
+
+@pytest.fixture(scope="module")
 def distributed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """Six `vodkit serve` processes over RabbitMQ, an S3 server (moto) and one shared metadata store."""
     yield from _distributed(tmp_path_factory, "distributed")

@@ -32,6 +32,14 @@ def worker_of(log: Path) -> str:
     return found.group(1)
 
 
+def urls(deployment: Deployment) -> tuple[str, str]:
+    """Its object store's and its metadata store's URLs (embedded: under its data dir)."""
+    env = deployment.env
+    embedded = Path(env.get("VODKIT_DATA_DIR", "."))
+    storage = env.get("VODKIT_STORAGE_URL") or f"file://{(embedded / 'objects').resolve()}"
+    return storage, env.get("VODKIT_DB_URL") or f"sqlite:///{(embedded / 'vodkit.db').resolve()}"
+
+
 def chunks_encoded(log: Path) -> int:
     return log.read_text().count('"chunk encoded"')
 
@@ -47,7 +55,7 @@ def frame_times(path: Path) -> list[float]:
 
 
 async def chunk_jobs(deployment: Deployment, video_id: str) -> list[TranscodeJob]:
-    metadata = await open_metadata(deployment.env["VODKIT_DB_URL"])
+    metadata = await open_metadata(urls(deployment)[1])
     try:
         jobs = JobQueue(metadata.collection("transcode_jobs"), 6, RetryPolicy())
         parent = await jobs.get(video_id)
@@ -57,7 +65,7 @@ async def chunk_jobs(deployment: Deployment, video_id: str) -> list[TranscodeJob
 
 
 async def check_seamless(deployment: Deployment, video_id: str, tmp_path: Path, seconds: float) -> None:
-    storage = await open_storage(deployment.env["VODKIT_STORAGE_URL"])
+    storage = await open_storage(urls(deployment)[0])
     try:
         rendition = tmp_path / f"{video_id}.mp4"
         await storage.get_file(f"renditions/{video_id}/720p.mp4", rendition)
@@ -68,6 +76,23 @@ async def check_seamless(deployment: Deployment, video_id: str, tmp_path: Path, 
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert len(times) == round(seconds * 30)  # every frame once
     assert max(gaps) - min(gaps) < 1e-4  # no gap or overlap at any seam
+
+
+async def test_the_embedded_default_stitches_a_chunked_video_too(embedded_chunked: Deployment, tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "long.mp4", seconds=20, width=1280, height=720)
+    client = Client(embedded_chunked.base_url, embedded_chunked.token("alice"))
+    video_id = await client.upload(clip)
+
+    status = await client.wait_until_settled(video_id, timeout=300)
+
+    assert status["status"] == "completed", status
+    assert status["qualities"] == {"720p": "ready", "480p": "ready"}
+    assert chunks_encoded(embedded_chunked.logs[0]) == 3
+    assert [(p.state, p.attempts, p.crashes) for p in await chunk_jobs(embedded_chunked, video_id)] == [
+        ("done", 0, 0)
+    ] * 3
+    await check_seamless(embedded_chunked, video_id, tmp_path, 20)
+    await check_playback(status["playbackUrl"], clip_seconds=20.0, heights=HEIGHTS)
 
 
 async def test_two_transcoders_share_a_chunked_video_and_it_plays_seamlessly(

@@ -45,15 +45,23 @@ def ssim_per_frame(rendition: Path, source: Path, width: int, height: int, stats
     return [float(line.split("All:")[1].split()[0]) for line in stats.read_text().splitlines()]
 
 
-async def ladder(tmp_path: Path, name: str, source: Path, chunk_s: float, chunks: int = 0) -> Path:
-    """v1's ladder from `source` by a worker with its own queue; the 360p rendition's local copy."""
+async def ladder(
+    tmp_path: Path,
+    name: str,
+    source: Path,
+    chunk_s: float,
+    chunks: int = 0,
+    rung: str = "360p",
+    preset: str = "veryfast",
+) -> Path:
+    """v1's ladder from `source` by a worker with its own queue; one rung's local copy (the others beside it)."""
     storage = await open_storage(f"file://{tmp_path / name / 'objects'}")
     await storage.put_file("originals/v1/source", source)
     metadata = await open_metadata(f"sqlite:///{tmp_path / name / 'jobs.db'}")
     jobs = JobQueue(metadata.collection("transcode_jobs"), 30, RetryPolicy(3, 0.1))
     bus = MemoryBus(f"chunks-{name}-{tmp_path.name}")
     settings = TranscoderSettings(
-        work_dir=tmp_path, x264_preset="veryfast", measure_quality=False, preview=False,
+        work_dir=tmp_path, x264_preset=preset, measure_quality=False, preview=False,
         chunk_seconds=chunk_s, chunk_min_seconds=0, job_poll_s=0.1,
     )  # fmt: skip
     transcoder = Transcoder(storage, bus, settings, Accel("libx264", "test"), threads=2, jobs=jobs)
@@ -67,16 +75,16 @@ async def ladder(tmp_path: Path, name: str, source: Path, chunk_s: float, chunks
             job = await jobs.get("v1")
             return job is not None and job.state == "done"
 
-        await eventually(done, timeout=300)
+        await eventually(done, timeout=3600)
         parent = await jobs.get("v1")
         assert parent is not None
         parts = await jobs.chunks_of(parent)
         assert all(p.state == "done" and (p.attempts, p.crashes) == (0, 0) for p in parts)
         assert len(parts) == chunks
         assert await storage.keys("renditions/v1/chunks/") == []  # the parts are gone once stitched
-        out = tmp_path / f"{name}.mp4"
-        await storage.get_file("renditions/v1/360p.mp4", out)
-        return out
+        for key in await storage.keys("renditions/v1/"):
+            await storage.get_file(key, tmp_path / f"{name}-{key.rsplit('/', 1)[-1]}")
+        return tmp_path / f"{name}-{rung}.mp4"
     finally:
         running.cancel()
         await runner.stop()
@@ -138,3 +146,28 @@ async def test_the_audio_keeps_its_offset_from_the_video(tmp_path: Path, audio: 
     assert offset(chunked) == pytest.approx(offset(source), abs=0.03)  # within the AAC encoder's priming
     if audio == "late":  # the same as the single pass's (which, for early audio, repeats its first picture)
         assert offset(chunked) == pytest.approx(offset(single), abs=0.005)
+
+
+@pytest.mark.parametrize("container", ["mp4", "mpegts"])
+async def test_a_source_whose_clock_starts_late_is_cut_at_the_same_frames(tmp_path: Path, container: str) -> None:
+    """A source whose first timestamp is 1.4 s: `-ss` counts from there and `trim` from 0, and each seam
+    lost 0.4 s of frames. MPEG-TS (which starts there) seeks by bytes, landing past the time asked for,
+    and lost more: such a source is not chunked."""
+    mp4 = make_clip(tmp_path / "clip.mp4", seconds=14, width=640, height=360)
+    source = tmp_path / f"upload.{container}"
+    late = ["-output_ts_offset", "1.4"] if container == "mp4" else []
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(mp4), "-c", "copy", *late, "-f", container, str(source)], check=True
+    )
+    assert float(frames(source)[0]["pts_time"]) == pytest.approx(1.4, abs=0.1)
+    single = await ladder(tmp_path, "single", source, chunk_s=0)
+    chunked = await ladder(tmp_path, "chunked", source, chunk_s=6, chunks=2 if container == "mp4" else 0)
+
+    many = frames(chunked)
+    times = [float(f["pts_time"]) for f in many]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert max(gaps) - min(gaps) < 1e-4
+    if container == "mp4":
+        assert len(many) == len(frames(source))  # every frame once: none lost at the seam
+    else:  # not chunked: the same single pass both times
+        assert len(many) == len(frames(single))

@@ -3,6 +3,7 @@ video, taken again alone when their worker dies, cancelled with their video."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,8 +11,10 @@ import pytest
 
 from vodkit_shared.bus import RetryPolicy
 from vodkit_shared.metadata import MetadataStore, open_metadata
-from vodkit_transcoder.chunks import plan_chunks
+from vodkit_transcoder.chunks import ChunkedLadder, ChunkSettings, plan_chunks
 from vodkit_transcoder.jobs import JobQueue, TranscodeJob
+from vodkit_transcoder.runner import JobRunner
+from vodkit_transcoder.source import SourceLimits
 
 pytestmark = pytest.mark.unit
 
@@ -99,3 +102,64 @@ async def test_a_failed_chunk_announces_nothing_of_its_own(store: MetadataStore)
     assert part is not None
     assert await queue.fail(part.key, "b", "cannot be decoded", permanent=True)
     assert [j.key for j in await queue.unannounced()] == []
+
+
+async def test_a_video_whose_chunks_are_cancelled_is_stopped_not_failed(store: MetadataStore) -> None:
+    """Chunks cancelled before their video's job (another replica's cancel, half done) failed the video
+    for good ("part 1 of 3 failed: cancelled"), announcing a video.failed nobody had caused."""
+    queue = JobQueue(store.collection("transcode_jobs"), 60, RetryPolicy(3, 1.0), clock=Clock())
+    parent = await chunked(queue, "v1", 180)
+    while await queue.claim_chunk_of(parent, "b") is not None:  # every chunk is another worker's
+        pass
+    for part in await queue.chunks_of(parent):
+        await store.collection("transcode_jobs").update(part.key, lambda d: {**d, "state": "cancelled"})
+
+    async def attempt(job: TranscodeJob) -> None:
+        raise AssertionError("nothing is left to take")
+
+    async def report(_: float) -> None:
+        return None
+
+    ladder = ChunkedLadder(FileStorageStub(), queue, ChunkSettings(60, 0, 0.01, SourceLimits()), _no_job, None)
+    ladder.run_claimed_with(attempt)
+    with pytest.raises(TimeoutError):  # it waits, for its heartbeat to find its own job cancelled and stop it
+        await asyncio.wait_for(ladder._encode_every_chunk(parent, report), 0.3)
+
+
+async def test_a_chunk_run_inline_passes_its_callers_cancellation_on(store: MetadataStore) -> None:
+    """A video's job cancelled while it ran one of its chunks carried on: the chunk's attempt took the
+    cancellation for its own (both were stopped by the video's end) and returned."""
+    queue = JobQueue(store.collection("transcode_jobs"), 60, RetryPolicy(3, 1.0), clock=Clock())
+    parent = await chunked(queue, "v1", 180)
+
+    async def work(job: TranscodeJob) -> None:
+        await asyncio.sleep(60)
+
+    async def give_up(job: TranscodeJob, reason: str) -> None:
+        return None
+
+    runner = JobRunner(queue, work, give_up, slots=1, lease_s=60, poll_s=0.05)
+    part = await queue.claim_chunk_of(parent, runner.worker)
+    assert part is not None
+    carried_on = asyncio.Event()
+
+    async def video_job() -> None:
+        await runner.attempt(part)
+        carried_on.set()
+
+    task = asyncio.create_task(video_job())
+    await asyncio.sleep(0.1)
+    await queue.cancel("v1")
+    runner.cancel("v1")  # the chunk's stop...
+    task.cancel()  # ...and its video job's, at once
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not carried_on.is_set()
+
+
+class FileStorageStub:
+    """No storage is reached while chunks are only waited for."""
+
+
+def _no_job(*_: object) -> object:
+    raise AssertionError("no encode is planned")

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from vodkit_transcoder.encode import EncodeJob, command
+from vodkit_transcoder.jobs import Chunk
 from vodkit_transcoder.ladder import plan_ladder
 from vodkit_transcoder.source import SourceInfo
 
@@ -99,3 +100,20 @@ def test_the_ladder_yields_the_cpu_to_a_preview_only_when_asked() -> None:
     assert command(job(has_audio=True))[0] == "ffmpeg"
     niced = command(dataclasses.replace(job(has_audio=True), nice=10))
     assert niced[:4] == ["nice", "-n", "10", "ffmpeg"]  # every thread ffmpeg starts inherits it
+
+
+def test_a_chunk_is_the_ladders_graph_over_its_window_on_the_sources_clock() -> None:
+    """What chunks.py relies on to stitch with no seam (tests/media/test_chunked_ladder.py shows it works)."""
+    window = Chunk(index=1, count=3, start_s=60, end_s=120, run=0)
+    info = SourceInfo(1280, 720, 180.0, audio_index=1)
+    argv = command(EncodeJob(Path("/in/source"), info, plan_ladder(720), 6, "veryfast", Path("/out"), window=window))
+    line = " ".join(argv)
+    assert argv[argv.index("-ss") + 1] == "59"  # a second early: trim cuts at the exact frame
+    assert "trim=end=120.0:start=60.0" in line
+    assert "-copyts" in argv
+    assert argv.count("-force_key_frames") == 2  # every rung, at each segment start on the source's clock
+    assert argv[argv.index("-force_key_frames") + 1] == "60,66,72,78,84,90,96,102,108,114"
+    assert argv.count("-enc_time_base") == 2
+    assert "0:1" not in line  # no audio: it is encoded once for the whole source
+    assert "thumbnails" not in line  # the storyboard is made from the stitched rendition
+    assert [arg for arg in argv if arg.startswith("/out/")] == ["/out/720p.ts", "/out/480p.ts"]

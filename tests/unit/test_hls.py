@@ -53,3 +53,11 @@ def test_an_fmp4_master_declares_hls_version_7() -> None:
     variant = Variant(rung="480p", width=854, height=480, bandwidth=1, average_bandwidth=1, codecs="avc1.64001e")
     assert master_playlist([variant], FORMATS["fmp4"]).splitlines()[1] == "#EXT-X-VERSION:7"
     assert master_playlist([variant]).splitlines()[1] == "#EXT-X-VERSION:3"
+
+
+def test_an_audio_only_master_lists_its_codec_and_no_resolution() -> None:
+    """A podcast's one rung has no picture: RESOLUTION=0x0 would be a lie players may act on."""
+    variant = Variant(rung="audio", width=0, height=0, bandwidth=140000, average_bandwidth=130000, codecs="mp4a.40.2")
+    assert master_playlist([variant]).splitlines()[3] == (
+        '#EXT-X-STREAM-INF:BANDWIDTH=140000,AVERAGE-BANDWIDTH=130000,CODECS="mp4a.40.2"'
+    )

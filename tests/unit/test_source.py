@@ -53,12 +53,29 @@ def test_a_rotated_phone_video_is_described_as_displayed(side: dict[str, Any]) -
 
 
 @pytest.mark.parametrize(
+    ("fmt", "exact"), [("mov,mp4,m4a,3gp,3g2,mj2", True), ("matroska,webm", True), ("mpegts", False), ("avi", False)]
+)
+def test_only_indexed_containers_are_cut_into_chunks(fmt: str, exact: bool) -> None:
+    """MPEG-TS seeks by bytes and lands past the time asked for: a chunk cut from there lost frames."""
+    assert describe(probe(VIDEO, fmt=fmt)).seeks_exactly is exact
+
+
+def test_audio_alone_is_a_source_of_one_audio_rung() -> None:
+    """A podcast (an mp3 with cover art, say) was refused as having no video stream."""
+    info = describe(probe({"codec_type": "video", "disposition": {"attached_pic": 1}}, AUDIO))
+    assert (info.audio_only, info.has_audio, info.duration_s) == (True, True, 8.0)
+    with pytest.raises(UnsupportedMedia, match="cannot contain"):  # held to the same limits as any source
+        describe(probe(AUDIO, duration="36000"), 1000)
+
+
+@pytest.mark.parametrize(
     ("data", "reason"),
     [
-        (probe(AUDIO), "no video stream"),
+        (probe(), "no video or audio stream"),
         (probe({**VIDEO, "codec_name": "png"}, fmt="png_pipe", duration="N/A"), "still image"),
         (probe(VIDEO, duration="0"), "no duration"),
-        (probe({"codec_type": "video", "disposition": {"attached_pic": 1}}, AUDIO), "no video stream"),
+        (probe({"codec_type": "video", "disposition": {"attached_pic": 1}}), "no video or audio stream"),
+        (probe(AUDIO, duration="0"), "the audio has no duration"),
     ],
 )
 def test_what_is_not_a_video_is_refused_with_a_reason(data: dict[str, Any], reason: str) -> None:

@@ -232,8 +232,8 @@ async def test_a_cancelled_job_stops_at_once_and_what_it_wrote_is_discarded(stor
     fake = FakeTranscode(seconds=60)
     discarded: list[str] = []
 
-    async def discard(video_id: str) -> None:
-        discarded.append(video_id)
+    async def discard(job: TranscodeJob) -> None:
+        discarded.append(job.video_id)
 
     worker = JobRunner(queue, fake.work, fake.give_up, slots=1, lease_s=30, poll_s=0.05, discard=discard)
     task = asyncio.create_task(worker.run())

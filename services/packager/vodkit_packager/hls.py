@@ -94,14 +94,14 @@ def parse_media_playlist(text: str) -> list[Segment]:
 
 async def describe_variant(rung: str, rendition: Path, out_dir: Path, segments: list[Segment]) -> Variant:
     info = await probe(MediaInput.own(rendition))
-    video = next(s for s in info["streams"] if s.get("codec_type") == "video")
+    video: dict[str, Any] = next((s for s in info["streams"] if s.get("codec_type") == "video"), {})  # none: audio
     sizes = await asyncio.to_thread(lambda: [(out_dir / s.name).stat().st_size for s in segments])
     rates = [size * 8 / s.duration_s for size, s in zip(sizes, segments, strict=True) if s.duration_s > 0]
     total_s = sum(s.duration_s for s in segments)
     return Variant(
         rung=rung,
-        width=int(video["width"]),
-        height=int(video["height"]),
+        width=int(video.get("width", 0)),
+        height=int(video.get("height", 0)),
         bandwidth=int(max(rates)),
         average_bandwidth=int(sum(sizes) * 8 / total_s),
         codecs=codecs(info["streams"]),
@@ -123,9 +123,10 @@ def codecs(streams: list[dict[str, Any]]) -> str:
 def master_playlist(variants: list[Variant], fmt: SegmentFormat = FORMATS["mpegts"]) -> str:
     lines = ["#EXTM3U", f"#EXT-X-VERSION:{fmt.hls_version}", "#EXT-X-INDEPENDENT-SEGMENTS"]
     for v in sorted(variants, key=lambda v: v.height, reverse=True):
+        resolution = f"RESOLUTION={v.width}x{v.height}," if v.height else ""  # none for audio alone
         lines.append(
             f"#EXT-X-STREAM-INF:BANDWIDTH={v.bandwidth},AVERAGE-BANDWIDTH={v.average_bandwidth},"
-            f'RESOLUTION={v.width}x{v.height},CODECS="{v.codecs}"'
+            f'{resolution}CODECS="{v.codecs}"'
         )
         lines.append(f"{v.rung}/{PLAYLIST}")
     return "\n".join(lines) + "\n"

@@ -68,7 +68,7 @@ async def _domain(app: web.Application) -> AsyncIterator[None]:
         slots=settings.slots,
         lease_s=settings.job_lease_s,
         poll_s=settings.job_poll_s,
-        discard=transcoder.discard,
+        discard=transcoder.discard_job,
     )
     transcoder.chunks.run_claimed_with(app[RUNNER].attempt)  # a video's job runs its own chunks in its slot
     yield

@@ -22,6 +22,8 @@ MAX_THUMBNAILS = 200
 STORYBOARD_DIR = "storyboard"
 VTT = "storyboard.vtt"
 POSTER = "poster.jpg"
+WAVE_WIDTH, WAVE_HEIGHT = 1280, 720  # an audio-only source's poster: its waveform, 16:9
+WAVE_COLOUR = "0x4f8cff"
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,8 @@ class Storyboard:
     @classmethod
     def plan(cls, info: SourceInfo) -> Storyboard:
         interval = max(2, math.ceil(info.duration_s / MAX_THUMBNAILS))
-        return cls(interval, info.width_at(THUMB_HEIGHT), THUMB_HEIGHT, info.duration_s)
+        width = WAVE_WIDTH * THUMB_HEIGHT // WAVE_HEIGHT if info.audio_only else info.width_at(THUMB_HEIGHT)
+        return cls(interval, width, THUMB_HEIGHT, info.duration_s)
 
     @property
     def count(self) -> int:
@@ -84,6 +87,20 @@ async def tile_storyboard(thumbnails: Path, sprites: Path) -> None:
         ]
     )
     await asyncio.to_thread(thumbnails.unlink)
+
+
+async def waveform_artwork(audio: Path, board: Storyboard, poster: Path, thumbnails: Path) -> None:
+    """An audio-only source's artwork from its rendition (our own file): the whole waveform as the poster,
+    and for the storyboard one picture of each interval's waveform (`showwaves` at one frame an interval)."""
+    own = MediaInput.own(audio).args
+    picture = f"showwavespic=s={WAVE_WIDTH}x{WAVE_HEIGHT}:colors={WAVE_COLOUR}"
+    await run(["ffmpeg", "-nostdin", "-v", "error", "-y", *own, "-lavfi", picture, "-frames:v", "1", str(poster)])
+    size = f"{board.thumb_width}x{board.thumb_height}"
+    waves = f"showwaves=s={size}:mode=cline:rate=1/{board.interval_s}:colors={WAVE_COLOUR},format=yuv420p"
+    await run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-y", *own, "-lavfi", waves, "-c:v", "ffv1", "-f", "matroska",
+         str(thumbnails)]
+    )  # fmt: skip
 
 
 async def extract_poster(rendition: Path, duration_s: float, poster: Path) -> None:

@@ -3,7 +3,8 @@
 A source of `chunk_min_seconds` or more is cut into chunks of `chunk_seconds` (rounded up to whole
 segments, so every chunk starts a segment and its keyframe). The video's own job:
 
-1. records a job for each chunk in the queue (`JobQueue.enqueue_chunks`; once per run);
+1. records a job for each chunk in the queue (`JobQueue.enqueue_chunks`; once per run: a worker that
+   takes the job over keeps the run's chunks, whatever its own settings);
 2. encodes the audio once for the whole source, while it
 3. takes its own chunks one at a time (`JobRunner.attempt`: the same lease, heartbeat and retries as
    any job), while other workers take the others (`JobQueue.claim` hands them out like videos);
@@ -86,7 +87,7 @@ class ChunkSettings:
     chunk_seconds: float
     min_seconds: float
     poll_s: float
-    limits: SourceLimits  # as the video's job held the source to: a chunk's worker probes it again
+    limits: SourceLimits  # this worker's: a chunk's worker probes the source again (the pool shares settings)
 
 
 class ChunkedLadder:
@@ -112,9 +113,14 @@ class ChunkedLadder:
         """How a video's job runs a chunk job it claimed (the runner's `attempt`): wired once both exist."""
         self._attempt = attempt
 
-    def applies(self, info: SourceInfo) -> bool:
-        enabled = self._settings.chunk_seconds > 0 and self._jobs is not None and self._attempt is not None
-        return enabled and info.duration_s >= self._settings.min_seconds
+    async def applies(self, parent: TranscodeJob, info: SourceInfo) -> bool:
+        """Chunk this video's ladder: it is long enough here, or its run was chunked already (by a worker
+        with other settings, before this one took its job over: the run's chunks stand as planned)."""
+        if self._jobs is None or self._attempt is None or info.audio_only or not info.seeks_exactly:
+            return False
+        if self._settings.chunk_seconds > 0 and info.duration_s >= self._settings.min_seconds:
+            return True
+        return bool(await self._jobs.chunks_of(parent))
 
     async def encode_chunk(self, job: TranscodeJob) -> None:
         """A chunk job: encode its window of the source into every rung and store them."""
@@ -153,13 +159,14 @@ class ChunkedLadder:
         assert self._jobs is not None
         assert self._attempt is not None
         stitched = self._make_job(source, info, work / "out", nice, None)
-        run = run_of(parent.correlation_id)
-        plan = plan_chunks(info.duration_s, stitched.segment_s, self._settings.chunk_seconds, run)
-        await self._jobs.enqueue_chunks(parent, plan)
-        log.info("ladder in chunks", extra={"videoId": parent.video_id, "chunks": len(plan)})
+        if not await self._jobs.chunks_of(parent):  # planned once a run, whoever takes the job over
+            run = run_of(parent.correlation_id)
+            plan = plan_chunks(info.duration_s, stitched.segment_s, self._settings.chunk_seconds, run)
+            await self._jobs.enqueue_chunks(parent, plan)
+            log.info("ladder in chunks", extra={"videoId": parent.video_id, "chunks": len(plan)})
         audio = work / "audio.m4a" if info.has_audio else None
         async with self.holding(parent.video_id, source, info, nice):
-            audio_task = asyncio.create_task(encode_audio(source, info, audio)) if audio else None
+            audio_task = asyncio.create_task(encode_audio(source, info, audio, nice)) if audio else None
             try:
                 chunks = await self._encode_every_chunk(parent, report)
                 if audio_task is not None:
@@ -191,23 +198,33 @@ class ChunkedLadder:
         assert self._jobs is not None
         assert self._attempt is not None
         while True:
-            chunks = await self._jobs.chunks_of(parent)
-            done = [c for c in chunks if c.state == "done"]
-            await report(100.0 * len(done) / max(1, len(chunks)))
-            if failed := next((c for c in chunks if c.state in ("failed", "cancelled")), None):
-                assert failed.chunk is not None
-                part = f"part {failed.chunk.index + 1} of {failed.chunk.count}"
-                raise ChunkFailed(f"{part} of the video failed: {failed.error or failed.state}")
-            if len(done) == len(chunks):
-                return chunks
-            claimed = await self._jobs.claim_chunk_of(parent, parent.worker)
-            if claimed is not None:
-                await self._attempt(claimed)
-                continue
+            try:
+                chunks = await self._jobs.chunks_of(parent)
+                done = [c for c in chunks if c.state == "done"]
+                await report(100.0 * len(done) / max(1, len(chunks)))
+                if failed := next((c for c in chunks if c.state == "failed"), None):
+                    assert failed.chunk is not None
+                    part = f"part {failed.chunk.index + 1} of {failed.chunk.count}"
+                    raise ChunkFailed(f"{part} of the video failed: {failed.error}")
+                if len(done) == len(chunks):
+                    return chunks
+                # a cancelled chunk: the video ended, and this job's heartbeat stops it (cancelled first)
+                claimed = await self._jobs.claim_chunk_of(parent, parent.worker)
+                if claimed is not None:
+                    await self._attempt(claimed)
+                    continue
+            except (ChunkFailed, asyncio.CancelledError):
+                raise
+            except Exception as error:  # noqa: BLE001 - the store may be back at the next look; the lease holds
+                log.warning("chunks not looked at", extra={"videoId": parent.video_id, "error": str(error)})
             await asyncio.sleep(self._settings.poll_s)  # the rest are another worker's, or due later
 
     async def discard_parts(self, video_id: str) -> None:
         await self._storage.delete_prefix(chunks_prefix(video_id))
+
+    async def discard_chunk(self, job: TranscodeJob) -> None:
+        """A cancelled chunk's own parts (not another run's, nor the video's other chunks')."""
+        await self._storage.delete_prefix(part_key(job, "").rsplit("/", 1)[0] + "/")
 
 
 async def _no_progress(_: float) -> None:

@@ -69,7 +69,7 @@ class EncodeJob:
         end = self.window.end_s if self.window.end_s is not None else self.info.duration_s
         starts, t = [], self.window.start_s
         while t < end:
-            starts.append(f"{t:g}")
+            starts.append(f"{t + self.info.start_s:g}")
             t += self.segment_s
         return ",".join(starts)
 
@@ -101,8 +101,9 @@ def command(job: EncodeJob) -> list[str]:
     seek = {"ss": f"{window.start_s - CHUNK_SEEK_MARGIN_S:g}"} if window and window.start_s > 0 else {}
     source = ffmpeg.input(upload.url, **upload.options, **decode, **threads, **seek)
     video = source.video
-    if window:
-        video = video.filter("trim", start=window.start_s, **({"end": window.end_s} if window.end_s else {}))
+    if window:  # `-ss` counts from the file's first timestamp, `trim` on the clock `-copyts` keeps: its own
+        start, end = window.start_s + job.info.start_s, window.end_s
+        video = video.filter("trim", start=start, **({"end": end + job.info.start_s} if end is not None else {}))
     video = tonemapped(video) if job.info.hdr else video
     if window:  # no storyboard: it is made from the stitched rendition
         split, outputs = video.filter_multi_output("split", len(job.rungs)), []
@@ -208,7 +209,7 @@ def _span_of(job: EncodeJob) -> tuple[float, float]:
     if job.window is None:
         return 0.0, job.info.duration_s
     end = job.window.end_s if job.window.end_s is not None else job.info.duration_s
-    return job.window.start_s + CHUNK_TS_OFFSET_S, max(end - job.window.start_s, 1e-3)
+    return job.window.start_s + job.info.start_s + CHUNK_TS_OFFSET_S, max(end - job.window.start_s, 1e-3)
 
 
 def _verdict(error: ToolFailed) -> Exception:
@@ -217,14 +218,17 @@ def _verdict(error: ToolFailed) -> Exception:
     return error  # a crash, a kill for memory, a full disk: worth retrying
 
 
-async def encode_audio(source: Path, info: SourceInfo, out: Path) -> None:
-    """The source's audio track, once, as every rendition carries it (a chunked ladder's renditions share it)."""
+async def encode_audio(source: Path, info: SourceInfo, out: Path, nice: int = 0) -> None:
+    """The source's audio track, once, as every rendition carries it (a chunked ladder's renditions share it);
+    at the ladder's niceness, so that it too leaves the CPU to a preview beside it."""
     assert info.audio_index is not None
     upload = MediaInput.untrusted(source)
     stream = ffmpeg.input(upload.url, **upload.options)[str(info.audio_index)]
-    argv = ffmpeg.output(stream, str(out), **AUDIO, f="mp4").global_args("-nostdin", "-v", "error", "-xerror")
+    argv = ffmpeg.output(stream, str(out), **AUDIO, f="mp4", movflags="+faststart")
+    argv = argv.global_args("-nostdin", "-v", "error", "-xerror")
+    niced = ["nice", "-n", str(nice)] if nice else []
     try:
-        await run([str(arg) for arg in argv.overwrite_output().compile()])
+        await run([*niced, *(str(arg) for arg in argv.overwrite_output().compile())])
     except ToolFailed as error:
         raise _verdict(error) from None
 

@@ -301,10 +301,10 @@ class JobQueue:
         def stop(doc: Document) -> Document | None:
             return {**doc, "state": "cancelled", "worker": ""} if doc["state"] in ("queued", "running") else None
 
+        doc = await self._c.update(video_id, stop)  # first: a job that sees its chunks cancelled is cancelled
         for part in await self._c.find("video_id", video_id):  # its chunk jobs, of every run
             if part.get("chunk") is not None:
                 await self._c.update(TranscodeJob.model_validate(part).key, stop)
-        doc = await self._c.update(video_id, stop)
         return TranscodeJob.model_validate(doc) if doc else cancelled
 
     async def retry(self, video_id: str, correlation_id: str) -> RetryOutcome:

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 Work = Callable[[TranscodeJob], Coroutine[Any, Any, None]]
 GiveUp = Callable[[TranscodeJob, str], Coroutine[Any, Any, None]]
-Discard = Callable[[str], Coroutine[Any, Any, None]]
+Discard = Callable[[TranscodeJob], Coroutine[Any, Any, None]]
 PUT_OFF_S = 15.0  # longer than the bus adapter's reconnect (5 s): the retry finds it back
 
 ATTEMPT_SECONDS = Histogram(
@@ -140,6 +140,8 @@ class JobRunner:
                 raise
             await self._after_losing(job)
             _attempted(started, "lost")
+            if (task := asyncio.current_task()) is not None and task.cancelling():
+                raise  # the caller is stopped too (a video's job running its own chunk): it stops as well
             return
         except (BusUnavailable, StorageUnavailable) as error:
             log.warning("bus or store down: job put off", extra={"videoId": job.video_id, "error": str(error)})
@@ -169,7 +171,7 @@ class JobRunner:
         if current is not None and current.state == "cancelled":
             log.info("job cancelled: its video ended", extra={"videoId": job.video_id})
             if self._discard is not None:
-                await self._discard(job.video_id)  # what it wrote before it stopped
+                await self._discard(job)  # what it wrote before it stopped
             return
         log.warning("job lost its lease and was stopped", extra={"videoId": job.video_id})
 

@@ -22,6 +22,9 @@ _STILL_FORMATS = ("image2", "_pipe", "gif", "tty")
 
 
 _HDR_TRANSFERS = ("smpte2084", "arib-std-b67")  # PQ and HLG
+# Containers whose seeking lands on the keyframe before the time asked for. MPEG-TS (and -PS) seek by
+# byte position and may land after it: a chunk cut from there would lose frames.
+_INDEXED = ("mov", "matroska")
 
 
 @dataclass(frozen=True)
@@ -33,10 +36,17 @@ class SourceInfo:
     hdr: bool = False
     rotation: int = 0
     audio_offset_s: float = 0.0  # the audio track's start after the video's (negative: before)
+    start_s: float = 0.0  # the file's first timestamp (an edit list's offset, say): its clock's zero
+    seeks_exactly: bool = False  # its container has an index ffmpeg seeks by (MP4/MOV, Matroska/WebM)
 
     @property
     def has_audio(self) -> bool:
         return self.audio_index is not None
+
+    @property
+    def audio_only(self) -> bool:
+        """Audio and no picture (a podcast; cover art is not a picture to play): one rung, `audio`."""
+        return self.height == 0
 
     def width_at(self, height: int) -> int:
         """The width that keeps the aspect ratio at `height`, rounded to even."""
@@ -73,9 +83,9 @@ def describe(info: dict[str, Any], size: int | None = None, limits: SourceLimits
         (s for s in streams if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")),
         None,
     )
-    if video is None:
-        raise UnsupportedMedia("the file has no video stream")
     fmt = info.get("format", {})
+    if video is None:
+        return _audio_only(streams, fmt, size, limits)
     if any(tag in str(fmt.get("format_name", "")) for tag in _STILL_FORMATS):
         raise UnsupportedMedia(f"a still image ({fmt.get('format_name')}) is not a video")
     duration = _float(fmt.get("duration")) or _float(video.get("duration"))
@@ -91,7 +101,33 @@ def describe(info: dict[str, Any], size: int | None = None, limits: SourceLimits
         width, height = height, width
     hdr = video.get("color_transfer") in _HDR_TRANSFERS
     audio = _default_audio(streams)
-    return SourceInfo(width, height, duration, audio, hdr, rotation, _audio_offset(streams, video, audio))
+    start = _float(fmt.get("start_time")) or 0.0
+    indexed = str(fmt.get("format_name", "")).split(",")[0] in _INDEXED
+    offset = _audio_offset(streams, video, audio)
+    return SourceInfo(width, height, duration, audio, hdr, rotation, offset, start, indexed)
+
+
+def _audio_only(
+    streams: list[dict[str, Any]], fmt: dict[str, Any], size: int | None, limits: SourceLimits
+) -> SourceInfo:
+    audio = _default_audio(streams)
+    if audio is None:
+        raise UnsupportedMedia("the file has no video or audio stream")
+    track = next(s for s in streams if s.get("index") == audio)
+    duration = _float(fmt.get("duration")) or _float(track.get("duration"))
+    if not duration or duration <= 0:
+        raise UnsupportedMedia("the audio has no duration")
+    _check_span(duration, size, limits)
+    return SourceInfo(0, 0, duration, audio)
+
+
+def _check_span(duration: float, size: int | None, limits: SourceLimits) -> None:
+    if duration > limits.max_duration_s:
+        raise UnsupportedMedia(f"the video lasts {_span(duration)}, more than {_span(limits.max_duration_s)}")
+    if size is not None and size / duration < limits.min_bytes_per_s:
+        raise UnsupportedMedia(
+            f"the file claims {duration:.0f} s of video in {size:,} bytes, a duration it cannot contain"
+        )
 
 
 def _check_limits(
@@ -104,15 +140,10 @@ def _check_limits(
         )
     if min(width, height) < limits.min_side:
         raise UnsupportedMedia(f"the frame size {width}x{height} is below {limits.min_side} px a side")
-    if duration > limits.max_duration_s:
-        raise UnsupportedMedia(f"the video lasts {_span(duration)}, more than {_span(limits.max_duration_s)}")
     rate = _rate(video.get("avg_frame_rate"))  # not r_frame_rate: a variable rate's timebase can be high
     if rate is not None and rate > limits.max_frame_rate:
         raise UnsupportedMedia(f"a frame rate of {rate:.0f} per second is not one vodkit transcodes")
-    if size is not None and size / duration < limits.min_bytes_per_s:
-        raise UnsupportedMedia(
-            f"the file claims {duration:.0f} s of video in {size:,} bytes, a duration it cannot contain"
-        )
+    _check_span(duration, size, limits)
 
 
 def _span(seconds: float) -> str:

@@ -25,13 +25,21 @@ from vodkit_shared.events import (
     run_of,
     stable_event_id,
 )
-from vodkit_shared.rungs import PREVIEW
+from vodkit_shared.rungs import AUDIO_ONLY, PREVIEW
 from vodkit_shared.scratch import scratch_dir
 from vodkit_shared.storage import ObjectStorage
 from vodkit_shared.tools import ToolFailed
-from vodkit_transcoder.artwork import POSTER, STORYBOARD_DIR, VTT, extract_poster
+from vodkit_transcoder.artwork import (
+    POSTER,
+    STORYBOARD_DIR,
+    VTT,
+    Storyboard,
+    extract_poster,
+    tile_storyboard,
+    waveform_artwork,
+)
 from vodkit_transcoder.chunks import ChunkedLadder, ChunkSettings
-from vodkit_transcoder.encode import EncodeJob, encode
+from vodkit_transcoder.encode import EncodeJob, encode, encode_audio
 from vodkit_transcoder.hwaccel import Accel
 from vodkit_transcoder.jobs import Chunk, JobQueue, TranscodeJob
 from vodkit_transcoder.ladder import plan_ladder, segment_seconds
@@ -139,30 +147,65 @@ class Transcoder:
             log.info("ladder stored by a lost worker: announcing it", extra={"videoId": job.video_id})
             for doc in job.stored:
                 await announce.publish(Envelope.model_validate(doc))
+            await outlasting(lambda: self.chunks.discard_parts(job.video_id), job.video_id, "delete")  # if any
             return
         async with scratch_dir(SCRATCH_PREFIX, self._settings.work_dir) as work:  # a killed worker's is swept
             source = work / "source"
             await self._storage.get_file(job.source_key, source)
             info = await inspect(source, self._settings.source_limits)
-            chunked = self.chunks.applies(info)
+            if info.audio_only:
+                await self._finish(job, announce, *await self._audio_only(announce, source, info, work))
+                return
+            chunked = await self.chunks.applies(job, info)
             async with self._previewing(announce, source, info, work) as preview_done:
                 encoded = await self._encode(job, announce, source, info, work, chunked)
                 await preview_done()  # before any rendition is announced: see preview.py
             readies = await self._store_renditions(announce.video_id, encoded)
             artwork = await self._store_artwork(announce.video_id, encoded)
-            products = [
-                *(announce.envelope(ready, ready.rung) for ready in readies),
-                announce.envelope(artwork, "artwork"),
-            ]
-            if not await self._checkpoint(job, products):
-                return  # no longer ours: its heartbeat stops it
-            for envelope in products:
-                await announce.publish(envelope)
+            if not await self._finish(job, announce, readies, artwork):
+                return
             if chunked:  # stitched and stored: the chunks' renditions are of no more use
                 await outlasting(lambda: self.chunks.discard_parts(job.video_id), job.video_id, "delete")
             if self._settings.measure_quality:
                 for ready in readies:
                     await self._measure(announce, encoded, ready.rung, ready.width, ready.height)
+
+    async def _finish(
+        self, job: TranscodeJob, announce: Announcer, readies: list[RenditionReady], artwork: ArtworkReady
+    ) -> bool:
+        """Checkpoint what is stored, then announce it; False if the job is no longer ours."""
+        products = [
+            *(announce.envelope(ready, ready.rung) for ready in readies),
+            announce.envelope(artwork, "artwork"),
+        ]
+        if not await self._checkpoint(job, products):
+            return False  # no longer ours: its heartbeat stops it
+        for envelope in products:
+            await announce.publish(envelope)
+        return True
+
+    async def _audio_only(
+        self, announce: Announcer, source: Path, info: SourceInfo, work: Path
+    ) -> tuple[list[RenditionReady], ArtworkReady]:
+        """A source with no picture: one AAC rendition (`audio`), its waveform as poster and storyboard."""
+        video_id, audio = announce.video_id, work / f"{AUDIO_ONLY}.mp4"
+        report = ProgressReporter(announce, [AUDIO_ONLY])
+        await report(0.0)
+        await encode_audio(source, info, audio)
+        key = rendition_key(video_id, AUDIO_ONLY)
+        await self._put_file(video_id, key, audio)
+        board = Storyboard.plan(info)
+        thumbnails, sprites = work / "thumbnails.mkv", work / STORYBOARD_DIR
+        await asyncio.to_thread(sprites.mkdir)
+        await waveform_artwork(audio, board, work / POSTER, thumbnails)
+        await tile_storyboard(thumbnails, sprites / board.sprite_pattern)
+        artwork = await self._store_artwork_files(video_id, work / POSTER, sprites, board)
+        segment_s = segment_seconds(info.duration_s)
+        ready = RenditionReady(
+            rung=AUDIO_ONLY, key=key, width=0, height=0, ladder=[AUDIO_ONLY], segment_seconds=segment_s,
+            duration_seconds=info.duration_s,
+        )  # fmt: skip
+        return [ready], artwork
 
     @contextlib.asynccontextmanager
     async def _previewing(
@@ -252,14 +295,19 @@ class Transcoder:
 
     async def _store_artwork(self, video_id: str, job: EncodeJob) -> ArtworkReady:
         """Store the poster and the storyboard; returns what announces them."""
-        prefix = f"artwork/{video_id}/"
         poster = job.out_dir / POSTER
         await extract_poster(job.output(job.rungs[0]), job.info.duration_s, poster)
+        return await self._store_artwork_files(video_id, poster, job.storyboard_dir, job.storyboard)
+
+    async def _store_artwork_files(
+        self, video_id: str, poster: Path, sprite_dir: Path, board: Storyboard
+    ) -> ArtworkReady:
+        prefix = f"artwork/{video_id}/"
         await self._put_file(video_id, prefix + POSTER, poster, "image/jpeg")
-        sprites = await asyncio.to_thread(lambda: sorted(job.storyboard_dir.glob("sprite_*.jpg")))
+        sprites = await asyncio.to_thread(lambda: sorted(sprite_dir.glob("sprite_*.jpg")))
         for sprite in sprites:
             await self._put_file(video_id, f"{prefix}{STORYBOARD_DIR}/{sprite.name}", sprite, "image/jpeg")
-        vtt_key, vtt = f"{prefix}{STORYBOARD_DIR}/{VTT}", job.storyboard.vtt().encode()
+        vtt_key, vtt = f"{prefix}{STORYBOARD_DIR}/{VTT}", board.vtt().encode()
         await outlasting(lambda: self._storage.put_bytes(vtt_key, vtt, "text/vtt"), video_id, "store")
         return ArtworkReady(poster_key=prefix + POSTER, storyboard_key=vtt_key)
 
@@ -279,6 +327,13 @@ class Transcoder:
         """While a preview runs beside it, the ladder yields the CPU to it: the preview must stay ahead of 1x."""
         previewed = self._settings.preview and info.duration_s >= self._settings.preview_min_seconds
         return self._settings.ladder_nice if previewed else 0
+
+    async def discard_job(self, job: TranscodeJob) -> None:
+        """A cancelled job stopped: remove what it wrote (a chunk's job: its own parts, of its own run)."""
+        if job.chunk is not None:
+            await self.chunks.discard_chunk(job)
+        else:
+            await self.discard(job.video_id)
 
     async def discard(self, video_id: str) -> None:
         """The video ended: remove what this service wrote for it (renditions, artwork, the preview)."""
