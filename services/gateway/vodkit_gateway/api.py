@@ -14,7 +14,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from vodkit_gateway.auth import caller, owned_video, viewable_video
-from vodkit_gateway.keys import SETTINGS, STOPPING, TOKENS, VIDEOS
+from vodkit_gateway.keys import SETTINGS, STOPPING, THUMBNAILS, TOKENS, VIDEOS
 from vodkit_gateway.playback import download_path, downloads
 from vodkit_gateway.schemas import (
     CreateVideo,
@@ -170,6 +170,7 @@ async def delete_video(request: web.Request) -> web.Response:
     event_id = stable_event_id(VideoDeleted.TYPE, video.video_id)
     await request.app[BUS].publish(Envelope.wrap(deleted, video_id=video.video_id, event_id=event_id))
     await request.app[VIDEOS].delete(video.video_id)
+    request.app[THUMBNAILS].forget(video.video_id)
     return web.Response(status=204)
 
 

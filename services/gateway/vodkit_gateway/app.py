@@ -96,7 +96,7 @@ async def _end_streams(app: web.Application) -> None:
 async def _videos(app: web.Application) -> AsyncIterator[None]:
     app[VIDEOS] = Videos(app[METADATA].collection("videos"))
     settings = app[SETTINGS]
-    app[THUMBNAILS] = Thumbnails(app[STORAGE], settings.thumbnail_concurrency, settings.thumbnail_cache_per_video, None)
+    app[THUMBNAILS] = Thumbnails(app[STORAGE], settings.thumbnail_concurrency, settings.thumbnail_cache_entries, None)
     yield
 
 

@@ -5,10 +5,11 @@ Field names are camelCase on the wire (`videoId`), snake_case in Python.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import SkipJsonSchema
 
 from vodkit_gateway.videos import Quality, Status, Visibility
 from vodkit_gateway.webhook_guard import MAX_URL_LENGTH
@@ -58,15 +59,24 @@ class CreateVideo(RequestBody):
     downloadable: bool = Field(False, description=DOWNLOADABLE)
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    """An optional field with no value to show: leaving it out is what changes nothing (null is not a value)."""
+    schema.pop("default", None)
+
+
 class UpdateVideo(RequestBody):
     """What the owner may change; at least one of them."""
 
     model_config = ConfigDict(json_schema_extra={"minProperties": 1})
-    visibility: Visibility | None = Field(None, description="Who may watch: the owner, anyone with the link, anyone.")
-    downloadable: bool | None = Field(None, description=DOWNLOADABLE)
+    visibility: Visibility | SkipJsonSchema[None] = Field(
+        None, description="Who may watch: the owner, anyone with the link, anyone.", json_schema_extra=_no_default
+    )
+    downloadable: bool | SkipJsonSchema[None] = Field(None, description=DOWNLOADABLE, json_schema_extra=_no_default)
 
     @model_validator(mode="after")
     def _something(self) -> UpdateVideo:
+        if nulls := sorted(name for name in self.model_fields_set if getattr(self, name) is None):
+            raise ValueError(f"{', '.join(nulls)} may not be null: leave a field out to keep it")
         if self.visibility is None and self.downloadable is None:
             raise ValueError("give visibility, downloadable or both")
         return self

@@ -26,8 +26,8 @@ class GatewaySettings(CommonSettings):
     chunk_size: int = Field(8 * 1024**2, ge=1024, description="Chunk size suggested to uploaders.")
     playback_ttl_s: int = Field(6 * 3600, ge=60, description="Life of a playback URL's token.")
     thumbnail_concurrency: int = Field(2, ge=1, description="Thumbnails made at once (each an ffmpeg).")
-    thumbnail_cache_per_video: int = Field(
-        500, ge=0, description="Thumbnails kept in storage for each video; beyond that they are made every time."
+    thumbnail_cache_entries: int = Field(
+        500, ge=0, description="Thumbnails kept in the gateway's memory (the last asked for) and answered again."
     )
     # user tokens from an identity provider (RS256); vodkit's own HS256 tokens are always accepted
     jwks_url: str = Field("", description="JWKS URL of an identity provider whose RS256 tokens are accepted.")

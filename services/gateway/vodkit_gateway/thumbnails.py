@@ -4,9 +4,9 @@ Made on request from the video's own HLS, never from the source: the smallest ru
 (the widest if none is), the one segment that holds `t` (and the fMP4 init segment), decoded by ffmpeg
 with the segment's container forced (`MediaInput.own`), scaled to `w` wide. `t` is rounded to a tenth
 of a second and must lie within the video; `w` is an even width from 16 to 1920 px. Each thumbnail is
-kept in storage beside the video's artwork (`artwork/{id}/thumbnails/{t_ms}-{w}.jpg`, deleted with
-it) and answered from there next time, up to `thumbnail_cache_per_video` of them a video (then made
-each time, and not kept: a viewer cannot fill the store by asking for every tenth of a second).
+kept in the gateway's memory, the `thumbnail_cache_entries` asked for last (a least-recently-used
+cache), and answered from there next time; shared caches keep it too (`max-age`). Not in the object
+store: the gateway may read and delete objects, never write them (its MinIO policy, least privilege).
 At most `thumbnail_concurrency` ffmpeg run at once in a gateway; a request waits for its turn.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,23 +56,29 @@ def thumbnail_prefix(video_id: str) -> str:
 
 
 class Thumbnails:
-    def __init__(self, storage: ObjectStorage, concurrency: int, cache_per_video: int, work_dir: Path | None) -> None:
+    def __init__(self, storage: ObjectStorage, concurrency: int, cache_entries: int, work_dir: Path | None) -> None:
         self._storage = storage
         self._turns = asyncio.Semaphore(concurrency)
-        self._cache_per_video = cache_per_video
+        self._cache: OrderedDict[str, bytes] = OrderedDict()
+        self._cache_entries = cache_entries
         self._work_dir = work_dir
 
     async def jpeg(self, video_id: str, want: Wanted) -> bytes:
         key = thumbnail_prefix(video_id) + want.key_name
-        try:
-            return await self._storage.get_bytes(key)
-        except ObjectNotFound:
-            pass
+        if (image := self._cache.get(key)) is not None:
+            self._cache.move_to_end(key)
+            return image
         async with self._turns:
             image = await self._make(video_id, want)
-        if len(await self._storage.keys(thumbnail_prefix(video_id))) < self._cache_per_video:
-            await self._storage.put_bytes(key, image, "image/jpeg")
+        self._cache[key] = image
+        while len(self._cache) > self._cache_entries:
+            self._cache.popitem(last=False)
         return image
+
+    def forget(self, video_id: str) -> None:
+        """The video is gone: none of its thumbnails is answered again."""
+        for key in [k for k in self._cache if k.startswith(thumbnail_prefix(video_id))]:
+            del self._cache[key]
 
     async def _make(self, video_id: str, want: Wanted) -> bytes:
         hls = f"hls/{video_id}/"
