@@ -10,7 +10,7 @@ CODE     := shared services cli examples
 WEB      := services/gateway/web
 ASYNCAPI_SPECS := tests/asyncapi
 
-.PHONY: setup run test test-unit test-contract test-e2e test-slow test-browser lint format clean bench-media bench-upload bench-analytics bench-edge bench-publish chaos images images-check asyncapi
+.PHONY: setup run test test-unit test-contract test-e2e test-slow test-browser lint format clean bench-media bench-upload bench-analytics bench-edge bench-publish bench-seams chaos images images-check asyncapi
 
 setup: $(VENV)/.installed $(WEB)/node_modules/.installed $(ASYNCAPI_SPECS)/node_modules/.installed
 	@scripts/ensure-ffmpeg
@@ -110,6 +110,9 @@ bench-edge: setup
 bench-publish: setup
 	@scripts/ensure-chromium
 	$(BIN)/python -m bench.publish $(BENCH_ARGS)
+
+bench-seams: setup
+	$(BIN)/python -m bench.seams
 
 clean:
 	rm -rf $(VENV) $(WEB)/node_modules $(ASYNCAPI_SPECS)/node_modules data build .mypy_cache .ruff_cache .pytest_cache
