@@ -51,10 +51,6 @@ def wanted(t: str | None, w: str | None, duration_s: float) -> Wanted:
     return Wanted(min(round(float(t) * 10), last_tenth), int(w))
 
 
-def thumbnail_prefix(video_id: str) -> str:
-    return f"artwork/{video_id}/thumbnails/"
-
-
 class Thumbnails:
     def __init__(self, storage: ObjectStorage, concurrency: int, cache_entries: int, work_dir: Path | None) -> None:
         self._storage = storage
@@ -64,7 +60,7 @@ class Thumbnails:
         self._work_dir = work_dir
 
     async def jpeg(self, video_id: str, want: Wanted) -> bytes:
-        key = thumbnail_prefix(video_id) + want.key_name
+        key = f"{video_id}/{want.key_name}"
         if (image := self._cache.get(key)) is not None:
             self._cache.move_to_end(key)
             return image
@@ -77,7 +73,7 @@ class Thumbnails:
 
     def forget(self, video_id: str) -> None:
         """The video is gone: none of its thumbnails is answered again."""
-        for key in [k for k in self._cache if k.startswith(thumbnail_prefix(video_id))]:
+        for key in [k for k in self._cache if k.startswith(f"{video_id}/")]:
             del self._cache[key]
 
     async def _make(self, video_id: str, want: Wanted) -> bytes:

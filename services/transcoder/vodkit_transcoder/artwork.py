@@ -97,10 +97,21 @@ async def waveform_artwork(audio: Path, board: Storyboard, poster: Path, thumbna
     await run(["ffmpeg", "-nostdin", "-v", "error", "-y", *own, "-lavfi", picture, "-frames:v", "1", str(poster)])
     size = f"{board.thumb_width}x{board.thumb_height}"
     waves = f"showwaves=s={size}:mode=cline:rate=1/{board.interval_s}:colors={WAVE_COLOUR},format=yuv420p"
-    await run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-y", *own, "-lavfi", waves, "-c:v", "ffv1", "-f", "matroska",
-         str(thumbnails)]
-    )  # fmt: skip
+    await _lossless_thumbnails(audio, waves, thumbnails)
+
+
+async def storyboard_from(rendition: Path, board: Storyboard, thumbnails: Path, sprites: Path) -> None:
+    """The storyboard from one of our renditions (a chunked ladder has no single pass to branch it from)."""
+    scaled = f"fps=1/{board.interval_s},scale={board.thumb_width}:{board.thumb_height}"
+    await _lossless_thumbnails(rendition, scaled, thumbnails)
+    await tile_storyboard(thumbnails, sprites / board.sprite_pattern)
+
+
+async def _lossless_thumbnails(media: Path, graph: str, thumbnails: Path) -> None:
+    """`graph`'s pictures from our own MP4, written losslessly for `tile_storyboard`."""
+    own = MediaInput.own(media).args
+    await run(["ffmpeg", "-nostdin", "-v", "error", "-y", *own, "-lavfi", graph, "-c:v", "ffv1", "-f", "matroska",
+               str(thumbnails)])  # fmt: skip
 
 
 async def extract_poster(rendition: Path, duration_s: float, poster: Path) -> None:

@@ -30,11 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vodkit_shared.events import run_of
-from vodkit_shared.media_input import MediaInput
 from vodkit_shared.scratch import scratch_dir
 from vodkit_shared.storage import ObjectStorage
-from vodkit_shared.tools import run
-from vodkit_transcoder.artwork import Storyboard, tile_storyboard
+from vodkit_transcoder.artwork import storyboard_from
 from vodkit_transcoder.encode import EncodeJob, encode, encode_audio, stitch
 from vodkit_transcoder.errors import TranscodeRefused
 from vodkit_transcoder.jobs import Chunk, JobQueue, TranscodeJob
@@ -68,9 +66,14 @@ def chunks_prefix(video_id: str) -> str:
     return f"renditions/{video_id}/chunks/"
 
 
-def part_key(job: TranscodeJob, rung: str) -> str:
+def chunk_prefix(job: TranscodeJob) -> str:
+    """Where one chunk job's parts are stored."""
     assert job.chunk is not None
-    return f"{chunks_prefix(job.video_id)}run-{job.chunk.run}/chunk-{job.chunk.index:03d}/{rung}.ts"
+    return f"{chunks_prefix(job.video_id)}run-{job.chunk.run}/chunk-{job.chunk.index:03d}/"
+
+
+def part_key(job: TranscodeJob, rung: str) -> str:
+    return f"{chunk_prefix(job)}{rung}.ts"
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,8 @@ class ChunkedLadder:
                 paths.append(path)
             await stitch(paths, audio, info, stitched.output(rung))
             await asyncio.to_thread(_remove_all, paths)
-        await make_storyboard(stitched.output(stitched.rungs[-1]), stitched)
+        lowest = stitched.output(stitched.rungs[-1])
+        await storyboard_from(lowest, stitched.storyboard, stitched.thumbnails, stitched.storyboard_dir)
         seconds = round(time.monotonic() - started, 2)
         log.info("ladder stitched", extra={"videoId": parent.video_id, "chunks": len(chunks), "seconds": seconds})
         return stitched
@@ -224,7 +228,7 @@ class ChunkedLadder:
 
     async def discard_chunk(self, job: TranscodeJob) -> None:
         """A cancelled chunk's own parts (not another run's, nor the video's other chunks')."""
-        await self._storage.delete_prefix(part_key(job, "").rsplit("/", 1)[0] + "/")
+        await self._storage.delete_prefix(chunk_prefix(job))
 
 
 async def _no_progress(_: float) -> None:
@@ -234,27 +238,3 @@ async def _no_progress(_: float) -> None:
 def _remove_all(paths: list[Path]) -> None:
     for path in paths:
         path.unlink(missing_ok=True)
-
-
-async def make_storyboard(rendition: Path, job: EncodeJob) -> None:
-    """The storyboard from a stitched rendition (a chunked ladder has no single pass to branch it from)."""
-    board: Storyboard = job.storyboard
-    thumbs = f"fps=1/{board.interval_s},scale={board.thumb_width}:{board.thumb_height}"
-    await run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-v",
-            "error",
-            "-y",
-            *MediaInput.own(rendition).args,
-            "-vf",
-            thumbs,
-            "-c:v",
-            "ffv1",
-            "-f",
-            "matroska",
-            str(job.thumbnails),
-        ]
-    )
-    await tile_storyboard(job.thumbnails, job.storyboard_dir / board.sprite_pattern)
