@@ -42,3 +42,11 @@ async def adapters(tmp_path: Path) -> AsyncIterator[Adapters]:
     finally:
         await bus.close()
         await metadata.close()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[MetadataStore]:
+    """A metadata store of its own (SQLite) for a test of one domain collection."""
+    opened = await open_metadata(f"sqlite:///{tmp_path / 'meta.db'}")
+    yield opened
+    await opened.close()

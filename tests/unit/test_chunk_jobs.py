@@ -4,33 +4,18 @@ video, taken again alone when their worker dies, cancelled with their video."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
+from tests.unit.test_transcode_jobs import Clock
 from vodkit_shared.bus import RetryPolicy
-from vodkit_shared.metadata import MetadataStore, open_metadata
+from vodkit_shared.metadata import MetadataStore
 from vodkit_transcoder.chunks import ChunkedLadder, ChunkSettings, plan_chunks
 from vodkit_transcoder.jobs import JobQueue, TranscodeJob
 from vodkit_transcoder.runner import JobRunner
 from vodkit_transcoder.source import SourceLimits
 
 pytestmark = pytest.mark.unit
-
-
-class Clock:
-    now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[MetadataStore]:
-    opened = await open_metadata(f"sqlite:///{tmp_path / 'jobs.db'}")
-    yield opened
-    await opened.close()
 
 
 async def chunked(queue: JobQueue, video_id: str, duration_s: float) -> TranscodeJob:

@@ -24,7 +24,7 @@ from vodkit_shared.bus import BusUnavailable, RetryPolicy
 from vodkit_shared.bus.rabbitmq import RabbitBus
 from vodkit_shared.events import ChunkReceived, Envelope
 from vodkit_shared.lifecycle import EndedVideos
-from vodkit_shared.metadata import MetadataStore, open_metadata
+from vodkit_shared.metadata import MetadataStore
 from vodkit_shared.metrics import withhold_metrics
 from vodkit_shared.service import READINESS, STORAGE, service_app
 from vodkit_shared.storage import open_storage
@@ -182,13 +182,6 @@ async def test_rabbitmq_counts_what_the_broker_took_and_what_it_did_not() -> Non
 
 
 # ---- transcoder ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[MetadataStore]:
-    opened = await open_metadata(f"sqlite:///{tmp_path / 'jobs.db'}")
-    yield opened
-    await opened.close()
 
 
 async def test_jobs_are_counted_by_outcome_with_their_durations_and_attempts(store: MetadataStore) -> None:

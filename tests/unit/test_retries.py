@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from tests.support import eventually
@@ -25,7 +22,7 @@ from vodkit_shared.events import (
     run_of,
 )
 from vodkit_shared.lifecycle import EndedVideos
-from vodkit_shared.metadata import MetadataStore, open_metadata
+from vodkit_shared.metadata import MetadataStore
 from vodkit_transcoder.consumers import TranscodeEvents
 from vodkit_transcoder.jobs import JobQueue
 
@@ -92,13 +89,6 @@ def test_only_a_video_that_failed_after_its_upload_is_retryable() -> None:
     upload_failed = fold(env(VideoFailed(stage="upload", reason="expired")))
     assert "upload the file again" in (retry_refusal(upload_failed) or "")
     assert "only a failed video" in (retry_refusal(fold(env(DONE))) or "")
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[MetadataStore]:
-    opened = await open_metadata(f"sqlite:///{tmp_path / 'meta.db'}")
-    yield opened
-    await opened.close()
 
 
 async def test_an_ended_record_reopens_for_the_retry_and_drops_only_the_failed_runs_work(store: MetadataStore) -> None:

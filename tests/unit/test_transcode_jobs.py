@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
 
 from tests.support import eventually
 from vodkit_shared.bus import BusUnavailable, RetryPolicy
-from vodkit_shared.metadata import MetadataStore, open_metadata
+from vodkit_shared.metadata import MetadataStore
 from vodkit_transcoder.backlog import export_backlog
 from vodkit_transcoder.errors import UnsupportedMedia
 from vodkit_transcoder.jobs import Backlog, JobQueue, TranscodeJob
@@ -27,13 +25,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[MetadataStore]:
-    opened = await open_metadata(f"sqlite:///{tmp_path / 'jobs.db'}")
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture
