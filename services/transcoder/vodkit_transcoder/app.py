@@ -25,6 +25,8 @@ from vodkit_shared.failures import report_failure
 from vodkit_shared.lifecycle import EndedVideos, subscribe_to_endings
 from vodkit_shared.scratch import sweep_abandoned
 from vodkit_shared.service import BUS, METADATA, STORAGE, running_every, service_app, with_resources
+from vodkit_shared.watermarks import COLLECTION as WATERMARKS
+from vodkit_shared.watermarks import Watermarks
 from vodkit_transcoder.backlog import export_backlog
 from vodkit_transcoder.consumers import TranscodeEvents
 from vodkit_transcoder.hwaccel import choose
@@ -60,7 +62,10 @@ async def _domain(app: web.Application) -> AsyncIterator[None]:
     log.info("encoder chosen", extra={"encoder": accel.encoder, "reason": accel.reason})
     threads = settings.threads or max(1, await asyncio.to_thread(available_cpus) // settings.slots)
     log.info("ffmpeg threads per transcode", extra={"threads": threads, "slots": settings.slots})
-    transcoder = app[TRANSCODER] = Transcoder(app[STORAGE], app[BUS], settings, accel, threads, app[JOBS])
+    watermarks = Watermarks(app[METADATA].collection(WATERMARKS))  # the gateway writes them, a job reads its video's
+    transcoder = app[TRANSCODER] = Transcoder(
+        app[STORAGE], app[BUS], settings, accel, threads, app[JOBS], watermarks=watermarks
+    )
     app[RUNNER] = JobRunner(
         app[JOBS],
         transcoder.transcode,

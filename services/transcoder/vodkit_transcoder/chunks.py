@@ -32,12 +32,14 @@ from pathlib import Path
 from vodkit_shared.events import run_of
 from vodkit_shared.scratch import scratch_dir
 from vodkit_shared.storage import ObjectStorage
+from vodkit_shared.watermarks import Watermarks
 from vodkit_transcoder.artwork import storyboard_from
 from vodkit_transcoder.encode import EncodeJob, encode, encode_audio, stitch
 from vodkit_transcoder.errors import TranscodeRefused
 from vodkit_transcoder.jobs import Chunk, JobQueue, TranscodeJob
 from vodkit_transcoder.outages import outlasting
 from vodkit_transcoder.source import SourceInfo, SourceLimits, inspect
+from vodkit_transcoder.watermark import Overlay, fetch_overlay
 
 log = logging.getLogger(__name__)
 Attempt = Callable[[TranscodeJob], Awaitable[None]]
@@ -83,6 +85,7 @@ class LocalSource:
     path: Path
     info: SourceInfo
     nice: int
+    watermark: Overlay | None = None
 
 
 @dataclass(frozen=True)
@@ -103,11 +106,13 @@ class ChunkedLadder:
         settings: ChunkSettings,
         make_job: Callable[..., EncodeJob],
         work_dir: Path | None,
+        watermarks: Watermarks | None = None,
     ) -> None:
         self._storage = storage
         self._jobs = jobs
         self._settings = settings
-        self._make_job = make_job  # (source, info, out_dir, nice, window) → the EncodeJob of this service's ladder
+        self._make_job = make_job  # (source, info, out_dir, nice, window, watermark) → this service's ladder
+        self._watermarks = watermarks  # a chunk of another worker's video reads its watermark again
         self._work_dir = work_dir
         self._attempt: Attempt | None = None
         self._local: dict[str, LocalSource] = {}  # video id → its source, while its job runs here
@@ -134,8 +139,9 @@ class ChunkedLadder:
             if local is None:  # another worker's video: fetch the source
                 source = work / "source"
                 await self._storage.get_file(job.source_key, source)
-                local = LocalSource(source, await inspect(source, self._settings.limits), 0)
-            encoded = self._make_job(local.path, local.info, work / "out", local.nice, job.chunk)
+                info = await inspect(source, self._settings.limits)
+                local = LocalSource(source, info, 0, await fetch_overlay(self._watermarks, job.video_id, work))
+            encoded = self._make_job(local.path, local.info, work / "out", local.nice, job.chunk, local.watermark)
             await encode(encoded, _no_progress)
             for rung in encoded.rungs:
                 await self._store_part(job, rung.name, encoded.output(rung))
@@ -148,27 +154,36 @@ class ChunkedLadder:
         await outlasting(lambda: self._storage.put_file(key, path, "video/mp2t"), job.video_id, "store")
 
     @contextlib.asynccontextmanager
-    async def holding(self, video_id: str, source: Path, info: SourceInfo, nice: int) -> AsyncIterator[None]:
-        self._local[video_id] = LocalSource(source, info, nice)
+    async def holding(
+        self, video_id: str, source: Path, info: SourceInfo, nice: int, watermark: Overlay | None = None
+    ) -> AsyncIterator[None]:
+        self._local[video_id] = LocalSource(source, info, nice, watermark)
         try:
             yield
         finally:
             self._local.pop(video_id, None)
 
     async def encode(
-        self, parent: TranscodeJob, source: Path, info: SourceInfo, work: Path, nice: int, report: Progress
+        self,
+        parent: TranscodeJob,
+        source: Path,
+        info: SourceInfo,
+        work: Path,
+        nice: int,
+        report: Progress,
+        watermark: Overlay | None = None,
     ) -> EncodeJob:
         """The video's ladder, chunk by chunk across the pool; returns it stitched, as a single pass leaves it."""
         assert self._jobs is not None
         assert self._attempt is not None
-        stitched = self._make_job(source, info, work / "out", nice, None)
+        stitched = self._make_job(source, info, work / "out", nice, None, watermark)
         if not await self._jobs.chunks_of(parent):  # planned once a run, whoever takes the job over
             run = run_of(parent.correlation_id)
             plan = plan_chunks(info.duration_s, stitched.segment_s, self._settings.chunk_seconds, run)
             await self._jobs.enqueue_chunks(parent, plan)
             log.info("ladder in chunks", extra={"videoId": parent.video_id, "chunks": len(plan)})
         audio = work / "audio.m4a" if info.has_audio else None
-        async with self.holding(parent.video_id, source, info, nice):
+        async with self.holding(parent.video_id, source, info, nice, watermark):
             audio_task = asyncio.create_task(encode_audio(source, info, audio, nice)) if audio else None
             try:
                 chunks = await self._encode_every_chunk(parent, report)

@@ -30,6 +30,7 @@ from vodkit_transcoder.hwaccel import Encoder
 from vodkit_transcoder.jobs import Chunk
 from vodkit_transcoder.ladder import Rung
 from vodkit_transcoder.source import SourceInfo
+from vodkit_transcoder.watermark import Overlay
 
 ProgressCallback = Callable[[float], Awaitable[None]]
 # What ffmpeg says when the input itself is broken: retrying will not help.
@@ -59,6 +60,7 @@ class EncodeJob:
     threads: int = 0  # for the decoder, the filters and each encoder; 0: ffmpeg's choice (the node's cores)
     nice: int = 0  # CPU niceness of the pass (every thread of it): > 0 while a preview runs beside it
     window: Chunk | None = None  # a chunk of the source only (video, as MPEG-TS); None: the whole source
+    watermark: Overlay | None = None  # burned in once, before the split: every rung carries it
 
     def output(self, rung: Rung) -> Path:
         return self.out_dir / (f"{rung.name}.ts" if self.window else f"{rung.name}.mp4")
@@ -88,8 +90,9 @@ class EncodeJob:
 
     @property
     def on_gpu(self) -> bool:
-        """NVENC, unless the source needs a CPU filter first (tonemapping, autorotation)."""
-        return self.encoder == "nvenc" and not self.info.hdr and self.info.rotation == 0
+        """NVENC, unless the frames need a CPU filter first (tonemapping, autorotation, a watermark's overlay)."""
+        cpu_filters = self.info.hdr or self.info.rotation != 0 or self.watermark is not None
+        return self.encoder == "nvenc" and not cpu_filters
 
 
 def command(job: EncodeJob) -> list[str]:
@@ -105,6 +108,7 @@ def command(job: EncodeJob) -> list[str]:
         start, end = window.start_s + job.info.start_s, window.end_s
         video = video.filter("trim", start=start, **({"end": end + job.info.start_s} if end is not None else {}))
     video = tonemapped(video) if job.info.hdr else video
+    video = job.watermark.burn(video, job.info.height) if job.watermark else video  # once, before the split
     if window:  # no storyboard: it is made from the stitched rendition
         split, outputs = video.filter_multi_output("split", len(job.rungs)), []
     else:

@@ -29,6 +29,7 @@ from vodkit_shared.rungs import AUDIO_ONLY, PREVIEW
 from vodkit_shared.scratch import scratch_dir
 from vodkit_shared.storage import ObjectStorage
 from vodkit_shared.tools import ToolFailed
+from vodkit_shared.watermarks import Watermarks
 from vodkit_transcoder.artwork import (
     POSTER,
     STORYBOARD_DIR,
@@ -48,6 +49,7 @@ from vodkit_transcoder.preview import Preview, preview_prefix
 from vodkit_transcoder.quality import measure
 from vodkit_transcoder.settings import TranscoderSettings
 from vodkit_transcoder.source import SourceInfo, inspect
+from vodkit_transcoder.watermark import Overlay, fetch_overlay
 
 log = logging.getLogger(__name__)
 SCRATCH_PREFIX = "vodkit-transcode-"
@@ -126,6 +128,7 @@ class Transcoder:
         accel: Accel,
         threads: int = 0,
         jobs: JobQueue | None = None,
+        watermarks: Watermarks | None = None,
     ) -> None:
         self._storage = storage
         self._bus = bus
@@ -133,10 +136,11 @@ class Transcoder:
         self._accel = accel
         self._threads = threads  # each encode's ffmpeg threads (0: ffmpeg's choice)
         self._jobs = jobs  # where the checkpoint is kept (None: nowhere, for tests of one transcode)
+        self._watermarks = watermarks  # where the video's watermark is read (None: no watermarks)
         chunking = ChunkSettings(
             settings.chunk_seconds, settings.chunk_min_seconds, settings.job_poll_s, settings.source_limits
         )
-        self.chunks = ChunkedLadder(storage, jobs, chunking, self._encode_job, settings.work_dir)
+        self.chunks = ChunkedLadder(storage, jobs, chunking, self._encode_job, settings.work_dir, watermarks)
 
     async def transcode(self, job: TranscodeJob) -> None:
         if job.chunk is not None:  # a part of a long video's ladder (chunks.py)
@@ -157,8 +161,9 @@ class Transcoder:
                 await self._finish(job, announce, *await self._audio_only(announce, source, info, work))
                 return
             chunked = await self.chunks.applies(job, info)
-            async with self._previewing(announce, source, info, work) as preview_done:
-                encoded = await self._encode(job, announce, source, info, work, chunked)
+            mark = await fetch_overlay(self._watermarks, job.video_id, work)  # burned into the preview and every rung
+            async with self._previewing(announce, source, info, work, mark) as preview_done:
+                encoded = await self._encode(job, announce, source, info, work, chunked, mark)
                 await preview_done()  # before any rendition is announced: see preview.py
             readies = await self._store_renditions(announce.video_id, encoded)
             artwork = await self._store_artwork(announce.video_id, encoded)
@@ -209,7 +214,7 @@ class Transcoder:
 
     @contextlib.asynccontextmanager
     async def _previewing(
-        self, announce: Announcer, source: Path, info: SourceInfo, work: Path
+        self, announce: Announcer, source: Path, info: SourceInfo, work: Path, mark: Overlay | None
     ) -> AsyncIterator[Callable[[], Awaitable[None]]]:
         """Runs the early preview beside the block (when the source is long enough); yields "wait for it".
 
@@ -218,7 +223,7 @@ class Transcoder:
         if not self._settings.preview or info.duration_s < self._settings.preview_min_seconds:
             yield _nothing
             return
-        preview = Preview(self._storage, announce.video_id, source, info, work / PREVIEW, self._threads)
+        preview = Preview(self._storage, announce.video_id, source, info, work / PREVIEW, self._threads, mark)
 
         async def playable(master: str) -> None:
             # waiting out a broker outage (the preview's ffmpeg goes on meanwhile), as for any product
@@ -246,22 +251,31 @@ class Transcoder:
         kept = [envelope.model_dump(mode="json") for envelope in products]
         return await self._jobs.keep_stored(job.video_id, job.worker, kept)
 
-    def _encode_job(self, source: Path, info: SourceInfo, out_dir: Path, nice: int, window: Chunk | None) -> EncodeJob:
-        """This service's ladder for the source (or a window of it): rungs, segments, encoder, threads."""
+    def _encode_job(
+        self, source: Path, info: SourceInfo, out_dir: Path, nice: int, window: Chunk | None, mark: Overlay | None
+    ) -> EncodeJob:
+        """This service's ladder for the source (or a window of it): rungs, segments, encoder, threads, watermark."""
         rungs, segment_s = plan_ladder(info.height), segment_seconds(info.duration_s)
         preset, encoder = self._settings.x264_preset, self._accel.encoder
-        return EncodeJob(source, info, rungs, segment_s, preset, out_dir, encoder, self._threads, nice, window)
+        return EncodeJob(source, info, rungs, segment_s, preset, out_dir, encoder, self._threads, nice, window, mark)
 
     async def _encode(
-        self, parent: TranscodeJob, announce: Announcer, source: Path, info: SourceInfo, work: Path, chunked: bool
+        self,
+        parent: TranscodeJob,
+        announce: Announcer,
+        source: Path,
+        info: SourceInfo,
+        work: Path,
+        chunked: bool,
+        mark: Overlay | None,
     ) -> EncodeJob:
         report = ProgressReporter(announce, [rung.name for rung in plan_ladder(info.height)])
         started = time.monotonic()
         await report(0.0)
         if chunked:
-            job = await self.chunks.encode(parent, source, info, work, self._ladder_nice(info), report)
+            job = await self.chunks.encode(parent, source, info, work, self._ladder_nice(info), report, mark)
         else:
-            job = self._encode_job(source, info, work, self._ladder_nice(info), None)
+            job = self._encode_job(source, info, work, self._ladder_nice(info), None, mark)
             await encode(job, report)
         log.info(
             "ladder encoded",
