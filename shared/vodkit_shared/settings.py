@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -18,6 +19,8 @@ from pydantic_settings import (
     SecretsSettingsSource,
     SettingsConfigDict,
 )
+
+from vodkit_shared.content_keys import new_master_key
 
 SECRETS_DIR = "VODKIT_SECRETS_DIR"
 
@@ -33,6 +36,10 @@ class CommonSettings(BaseSettings):
     storage_url: str = Field("", description="`file:///dir` or `http(s)://key:secret@host:port/bucket`.")
     db_url: str = Field("", description="`sqlite:///file.db` or `mongodb://host:port/db`.")
     auth_secret: SecretStr | None = Field(None, description="HS256 secret for user tokens.")
+    content_key: SecretStr | None = Field(
+        None,
+        description="Master key sealing encrypted videos' AES keys: 32 or more random characters (gateway, packager).",
+    )
     host: str = Field("127.0.0.1", description="Address the service's HTTP server binds.")
     port: int = Field(0, description="Port of the service's HTTP server (0: any free port).")
     log_level: str = Field("INFO", description="Python logging level.")
@@ -90,9 +97,18 @@ class CommonSettings(BaseSettings):
         """The configured secret, or one generated once and kept in the data dir (embedded mode)."""
         if self.auth_secret is not None:
             return self.auth_secret.get_secret_value()
-        path = self.data_dir / "auth-secret"
+        return self._kept("auth-secret", lambda: secrets.token_urlsafe(48))
+
+    def resolved_content_key(self) -> str:
+        """The configured content master key, or one generated once and kept in the data dir (embedded mode)."""
+        if self.content_key is not None:
+            return self.content_key.get_secret_value()
+        return self._kept("content-key", new_master_key)
+
+    def _kept(self, name: str, make: Callable[[], str]) -> str:
+        path = self.data_dir / name
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
             path.touch(mode=0o600)
-            path.write_text(secrets.token_urlsafe(48))
+            path.write_text(make())
         return path.read_text().strip()

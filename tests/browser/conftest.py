@@ -13,7 +13,14 @@ from urllib.parse import quote
 import pytest
 from aiohttp import web
 
-from tests.e2e.conftest import clip, embedded, embedded_fmp4, long_clip  # noqa: F401 - fixtures shared with e2e
+from tests.e2e.conftest import (  # noqa: F401 - fixtures shared with e2e
+    clip,
+    embedded,
+    embedded_encrypted,
+    embedded_encrypted_fmp4,
+    embedded_fmp4,
+    long_clip,
+)
 from tests.support import REQUIRE_SERVERS
 
 HERE = Path(__file__).parent

@@ -51,3 +51,26 @@ async def test_a_podcast_plays_in_hlsjs(
     assert not result.get("timedOut"), result
     assert result["currentTime"] >= 2.0  # it played
     assert len(result["levels"]) == 1  # one level, no picture
+
+
+@pytest.mark.parametrize(
+    "deployment", ["embedded_encrypted", "embedded_encrypted_fmp4"], ids=["mpegts-aes128", "fmp4-aes128"]
+)
+async def test_an_encrypted_video_plays_at_every_level_in_hlsjs(
+    request: pytest.FixtureRequest, deployment: str, long_clip: Path, play_in_hlsjs: PlayIn
+) -> None:
+    """hls.js fetches each key the playlists name (under the token) and decrypts every segment it plays."""
+    running: Deployment = request.getfixturevalue(deployment)
+    client = Client(running.base_url, running.token("alice"))
+    status = await client.wait_until_settled(await client.upload(long_clip, encryption="aes-128"))
+    assert status["status"] == "completed", status
+
+    seen = await play_in_hlsjs(status["playbackUrl"])
+
+    results = seen["results"]
+    assert sorted(results[0]["levels"]) == [480, 720]
+    for result in results:
+        assert result["fatal"] is None, result
+        assert not result.get("timedOut"), result
+        assert result["currentTime"] >= 2.0
+        assert result["videoHeight"] == result["levels"][result["level"]]

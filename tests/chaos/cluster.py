@@ -182,6 +182,7 @@ class Cluster:
             **storage,
             "db_url": f"sqlite:///{self.root / 'metadata.db'}",
             "auth_secret": uuid.uuid4().hex,
+            "content_key": uuid.uuid4().hex,
             "x264_preset": "ultrafast",
             "chunk_size": str(256 * 1024),
             "measure_quality": "false",

@@ -54,6 +54,7 @@ SETUP_ROOT = {"minio-setup": "minio-root", "mongodb-setup": "mongodb-root"}
 IDENTITY = {"transcoder-gpu": "transcoder"}  # Deployments that log in as another service
 STORES = {"bus": "bus", "storage": "storage", "metadata": "db"}  # with_resources part: Secret suffix
 SIGNING = "vodkit-auth"  # a key the gateway and upload share by design (one signs, both check tokens)
+SEALING = "vodkit-content-key"  # the gateway and the packager share it by design (keys sealed by one, opened by both)
 KEDA_SECRET = "vodkit-keda-bus"
 HARDENING = {
     "runAsNonRoot": True,
@@ -101,6 +102,7 @@ class Usage:
 
     stores: set[str] = field(default_factory=set)  # parts of with_resources: bus, storage, metadata
     auth: bool = False  # reads VODKIT_AUTH_SECRET
+    content_key: bool = False  # reads VODKIT_CONTENT_KEY
     subscriptions: set[tuple[str, str]] = field(default_factory=set)  # (name it consumes as, event type)
     collections: set[str] = field(default_factory=set)  # metadata collections it opens
     analytics: bool = False  # opens the playback analytics store (its own collections, same database)
@@ -137,8 +139,12 @@ def used(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Usage]:
         usage[current[0]].auth = True
         return str(real_auth_secret(settings))
 
+    def content_key(settings: CommonSettings) -> str:
+        usage[current[0]].content_key = True
+        return str(real_content_key(settings))
+
     real_subscribe, real_collection = MemoryBus.subscribe, SqliteStore.collection
-    real_auth_secret = CommonSettings.resolved_auth_secret
+    real_auth_secret, real_content_key = CommonSettings.resolved_auth_secret, CommonSettings.resolved_content_key
     real_open_analytics = SqliteAnalytics.open
 
     async def start_each() -> None:
@@ -157,6 +163,7 @@ def used(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Usage]:
         patch.setattr(MemoryBus, "subscribe", subscribe)
         patch.setattr(SqliteStore, "collection", collection)
         patch.setattr(CommonSettings, "resolved_auth_secret", auth_secret)
+        patch.setattr(CommonSettings, "resolved_content_key", content_key)
         patch.setattr(SqliteAnalytics, "open", open_analytics)
         asyncio.run(start_each())
     return usage
@@ -389,7 +396,7 @@ def credentials_of(objects: list[dict[str, Any]]) -> dict[str, set[str]]:
 
 def expected_credentials(service: str, usage: Usage) -> set[str]:
     own = {f"vodkit-{service}-{STORES[part]}" for part in usage.stores}
-    return own | ({SIGNING} if usage.auth else set())
+    return own | ({SIGNING} if usage.auth else set()) | ({SEALING} if usage.content_key else set())
 
 
 def config(objects: list[dict[str, Any]]) -> dict[str, str]:
@@ -452,7 +459,7 @@ def test_every_secret_comes_from_a_generator(rendered: dict[str, list[dict[str, 
     ]
     assert committed == []
     services = "|".join(SERVICES)
-    known = re.compile(rf"(vodkit-({services})-(bus|storage|db)|{SIGNING}|{KEDA_SECRET}|{'|'.join(ADMIN_SECRETS)})")
+    known = re.compile(rf"(vodkit-({services})-(bus|storage|db)|{SIGNING}|{SEALING}|{KEDA_SECRET}|{'|'.join(ADMIN_SECRETS)})")
     for secret in (o for o in rendered[overlay] if o["kind"] == "Secret"):
         name = secret["metadata"]["name"]
         assert known.fullmatch(base_name(name)), name
@@ -521,6 +528,7 @@ def test_no_two_services_share_a_credential_secret(rendered: dict[str, list[dict
         for name in names:
             readers.setdefault(name, set()).add(IDENTITY.get(deployment, deployment))
     assert readers.pop(SIGNING) == {"gateway", "upload"}
+    assert readers.pop(SEALING) == {"gateway", "packager"}
     assert {name: who for name, who in readers.items() if len(who) != 1} == {}
 
 

@@ -154,6 +154,7 @@ def _distributed(
             tier_cold_url=f"http://testing:testing-secret@127.0.0.1:{s3_port}/vodkit-cold",
             db_url=f"sqlite:///{root / 'metadata.db'}",
             auth_secret=uuid.uuid4().hex,
+            content_key=uuid.uuid4().hex,  # the gateway and the packager share it, as they share the secret
             upload_url=f"http://127.0.0.1:{ports['upload']}",
             x264_preset="veryfast",
             chunk_size=str(256 * 1024),
@@ -173,3 +174,17 @@ def _distributed(
         yield Deployment(f"http://127.0.0.1:{ports['gateway']}", gateway_env, logs, ports, processes=services)
     finally:
         _stop(processes)
+
+
+@pytest.fixture(scope="module")
+def embedded_encrypted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """The same, every new video encrypted by default (AES-128), a new key every 2 segments."""
+    yield from _embedded(
+        tmp_path_factory, "embedded-encrypted", default_encryption="aes-128", key_rotation_segments="2"
+    )
+
+
+@pytest.fixture(scope="module")
+def embedded_encrypted_fmp4(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """The same, packaging fMP4/CMAF segments."""
+    yield from _embedded(tmp_path_factory, "embedded-encrypted-fmp4", segment_format="fmp4", key_rotation_segments="2")

@@ -192,7 +192,11 @@ async def stand_in(tmp_path: Path) -> AsyncIterator[tuple[int, list[tuple[str, s
     """An origin that answers any playback path with the Cache-Control the test gives it, and
     records what it was asked (path, token)."""
     asked: list[tuple[str, str]] = []
-    controls = {"preview/playlist.m3u8": "public, max-age=1", "720p/seg_00000.ts": "public, max-age=31536000"}
+    controls = {
+        "preview/playlist.m3u8": "public, max-age=1",
+        "720p/seg_00000.ts": "public, max-age=31536000",
+        "keys/00000.key": "public, max-age=3600",  # a key's answer as no origin should send it
+    }
 
     async def answer(request: web.Request) -> web.Response:
         asked.append((request.path, request.query.get("token", "")))
@@ -251,6 +255,28 @@ async def test_playlists_are_cached_per_token_never_longer_than_the_origin_says(
             (f"/videos/{video}/720p/seg_00000.ts", first),
             (f"/videos/{video}/720p/seg_00000.ts", second),
         ]
+    finally:
+        _stop([varnish])
+
+
+async def test_an_encrypted_videos_keys_are_checked_at_the_edge_and_never_kept_there(
+    stand_in: tuple[int, list[tuple[str, str]]], tmp_path: Path
+) -> None:
+    """Even an answer that says it may be kept: a key in a cache would open the segments to whoever reached it."""
+    need_digest_vmod()
+    port, asked = stand_in
+    tokens = Tokens(uuid.uuid4().hex)
+    key = {"VODKIT_EDGE_PLAYBACK_KEY": tokens.playback_key()}
+    varnish, cache = await asyncio.to_thread(start_varnish, tmp_path / "varnish", port, EDGE_VCL, key)
+    try:
+        video = str(uuid.uuid4())
+        token = tokens.playback_token(video, 600)
+        url = f"http://127.0.0.1:{cache}/videos/{video}/keys/00000.key"
+        for _ in range(2):
+            assert (await cached(f"{url}?token={token}"))[0::2] == (200, "MISS")
+        other = tokens.playback_token(str(uuid.uuid4()), 600)
+        assert (await cached(f"{url}?token={other}"))[0] == 403  # refused at the edge
+        assert asked == [(f"/videos/{video}/keys/00000.key", token)] * 2
     finally:
         _stop([varnish])
 

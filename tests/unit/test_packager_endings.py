@@ -13,6 +13,7 @@ from vodkit_packager.hls import Variant
 from vodkit_packager.packages import Packages
 from vodkit_packager.settings import PackagerSettings
 from vodkit_packager.worker import Packager
+from vodkit_shared.content_keys import ContentKeys
 from vodkit_shared.events import Envelope, PackageDone, RenditionReady, retry_correlation
 from vodkit_shared.lifecycle import EndedVideos
 from vodkit_shared.storage import ObjectStorage
@@ -46,7 +47,8 @@ async def rig(adapters: Adapters) -> Rig:
     done = await adapters.heard(PackageDone.TYPE)
     ended = EndedVideos(adapters.metadata.collection("packager_ended"))
     packages = Packages(adapters.metadata.collection("packages"))
-    packager = FakePackager(adapters.storage, adapters.bus, packages, ended, PackagerSettings())
+    keys = ContentKeys(adapters.metadata.collection("content_keys"))
+    packager = FakePackager(adapters.storage, adapters.bus, packages, ended, PackagerSettings(), keys)
     return Rig(packager, adapters.storage, ended, done)
 
 

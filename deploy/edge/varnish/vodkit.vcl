@@ -46,6 +46,11 @@ sub vcl_recv {
     }
     if (req.url ~ "^/videos/" && (req.method == "GET" || req.method == "HEAD")) {
         call vodkit_check_token;
+        if (req.url ~ "^/videos/[^/?]+/keys/") {
+            # an encrypted video's keys: checked here, never kept, whatever the answer says (a key in
+            # a cache would open the segments to whoever reached it; docs/encryption.md)
+            return (pass);
+        }
         call vodkit_classify;
         # a cookie or Authorization header changes nothing the origin answers here: the token decides
         return (hash);

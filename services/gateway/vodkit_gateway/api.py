@@ -14,7 +14,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from vodkit_gateway.auth import caller, owned_video, viewable_video
-from vodkit_gateway.keys import SETTINGS, STOPPING, THUMBNAILS, TOKENS, VIDEOS
+from vodkit_gateway.keys import CONTENT_KEYS, SETTINGS, STOPPING, THUMBNAILS, TOKENS, VIDEOS
 from vodkit_gateway.playback import download_path, downloads
 from vodkit_gateway.schemas import (
     CreateVideo,
@@ -25,7 +25,8 @@ from vodkit_gateway.schemas import (
     VideoList,
     VideoStatusBody,
 )
-from vodkit_gateway.videos import VideoRecord
+from vodkit_gateway.videos import Encryption, VideoRecord
+from vodkit_gateway.watermarks import forget_video, snapshot_default
 from vodkit_shared import log_context
 from vodkit_shared.events import Envelope, VideoDeleted, stable_event_id
 from vodkit_shared.lifecycle import object_prefixes
@@ -42,18 +43,31 @@ async def create_video(request: web.Request) -> web.Response:
     if body.size > settings.max_upload_bytes:
         raise ApiError(413, "too_large", f"a video may be at most {settings.max_upload_bytes} bytes")
     sha256 = body.sha256.lower() if body.sha256 else None
+    encryption = await protect(request, video_id := str(uuid.uuid4()), body.encryption)
     video = VideoRecord(
-        video_id=str(uuid.uuid4()),
+        video_id=video_id,
         owner=user,
         filename=body.filename,
         size=body.size,
         sha256=sha256,
         visibility=body.visibility,
         downloadable=body.downloadable,
+        encryption=encryption,
     )
     await request.app[VIDEOS].create(video)
+    await snapshot_default(request.app, user, video.video_id)  # its owner's default watermark, as it is now
     log_context.bind_video(video.video_id)  # its access line names the video it made
     return reply(upload_grant(request, video), status=201)
+
+
+async def protect(request: web.Request, video_id: str, asked: Encryption | None) -> Encryption:
+    """The new video's encryption (the default unless `asked`), its policy recorded before the video is:
+    no video can be packaged in the clear for want of it."""
+    settings = request.app[SETTINGS]
+    encryption = asked or settings.default_encryption
+    if encryption == "aes-128":
+        await request.app[CONTENT_KEYS].protect(video_id, settings.key_rotation_segments)
+    return encryption
 
 
 async def renew_upload_token(request: web.Request) -> web.Response:
@@ -169,6 +183,8 @@ async def delete_video(request: web.Request) -> web.Response:
     deleted = VideoDeleted(owner=video.owner, prefixes=prefixes)
     event_id = stable_event_id(VideoDeleted.TYPE, video.video_id)
     await request.app[BUS].publish(Envelope.wrap(deleted, video_id=video.video_id, event_id=event_id))
+    await request.app[CONTENT_KEYS].forget(video.video_id)
+    await forget_video(request.app, video.video_id)
     await request.app[VIDEOS].delete(video.video_id)
     request.app[THUMBNAILS].forget(video.video_id)
     return web.Response(status=204)
@@ -205,6 +221,7 @@ def details(request: web.Request, video: VideoRecord, signed: bool = True) -> Vi
         poster_url=sign("poster.jpg") if sign and video.artwork else None,
         storyboard_url=sign("storyboard/storyboard.vtt") if sign and video.artwork else None,
         downloadable=video.downloadable,
+        encryption=video.encryption,
         download_urls={r: sign(download_path(r)) for r in downloads(video)} if sign and video.downloadable else None,
     )
 

@@ -36,6 +36,7 @@ from vodkit_gateway.keys import (
     ADDRESS_GUARD,
     ANALYTICS,
     ANALYTICS_WRITER,
+    CONTENT_KEYS,
     DELIVERIES,
     OPENAPI,
     RATE_LIMITER,
@@ -59,6 +60,7 @@ from vodkit_gateway.webhook_guard import AddressGuard
 from vodkit_gateway.webhooks import Deliveries, WebhookFanOut, Webhooks
 from vodkit_shared.analytics import open_analytics
 from vodkit_shared.bus import Subscription
+from vodkit_shared.content_keys import ContentKeys, KeySealer
 from vodkit_shared.events import EVENT_TYPES
 from vodkit_shared.service import BUS, METADATA, STORAGE, running_every, service_app, with_resources
 from vodkit_shared.tokens import Tokens
@@ -96,7 +98,11 @@ async def _end_streams(app: web.Application) -> None:
 async def _videos(app: web.Application) -> AsyncIterator[None]:
     app[VIDEOS] = Videos(app[METADATA].collection("videos"))
     settings = app[SETTINGS]
-    app[THUMBNAILS] = Thumbnails(app[STORAGE], settings.thumbnail_concurrency, settings.thumbnail_cache_entries, None)
+    sealer = KeySealer.from_setting(settings.resolved_content_key())
+    app[CONTENT_KEYS] = keys = ContentKeys(app[METADATA].collection("content_keys"), sealer)
+    app[THUMBNAILS] = Thumbnails(
+        app[STORAGE], keys, settings.thumbnail_concurrency, settings.thumbnail_cache_entries, None
+    )
     yield
 
 

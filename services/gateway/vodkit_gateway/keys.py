@@ -8,6 +8,7 @@
 | `STOPPING` | set on shutdown: open streams end at once | `create_app` |
 | `TOKENS` | vodkit's own tokens (user, upload, playback) | `create_app` |
 | `VIDEOS` | the `videos` repository (the status projection) | `app._videos` |
+| `CONTENT_KEYS` | encrypted videos' policies and AES keys (sealed), handed to players | `app._videos` |
 | `USER_AUTH` | user-token verification, with the identity provider's keys | `app._user_auth` |
 | `UPLOAD_CLIENT` | the HTTP client for the upload service | `app._upload_client` |
 | `RATE_LIMITER` | the shared rate-limit counters (absent when limits are off) | `app._rate_limits` |
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from vodkit_gateway.webhook_guard import AddressGuard
     from vodkit_gateway.webhooks import Deliveries, Webhooks
     from vodkit_shared.analytics import AnalyticsStore
+    from vodkit_shared.content_keys import ContentKeys
     from vodkit_shared.tokens import TokenError, Tokens, UploadGrant
 
 SETTINGS: web.AppKey[GatewaySettings] = web.AppKey("gateway_settings")
@@ -51,6 +53,7 @@ STOPPING: web.AppKey[asyncio.Event] = web.AppKey("stopping")
 TOKENS: web.AppKey[Tokens] = web.AppKey("tokens")
 VIDEOS: web.AppKey[Videos] = web.AppKey("videos")
 THUMBNAILS: web.AppKey[Thumbnails] = web.AppKey("thumbnails")
+CONTENT_KEYS: web.AppKey[ContentKeys] = web.AppKey("content_keys")
 USER_AUTH: web.AppKey[UserAuth] = web.AppKey("user_auth")
 UPLOAD_CLIENT: web.AppKey[aiohttp.ClientSession] = web.AppKey("upload_client")
 RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")

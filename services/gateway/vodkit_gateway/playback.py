@@ -8,6 +8,9 @@ Segments and other objects honour single Range requests. Cache headers suit a CD
 never change under their name (immutable, a year); playlists may be re-packaged (short), and the
 early preview's playlist grows (a second).
 
+An encrypted video's playlists name its keys (`EXT-X-KEY`, `keys/{n}.key`), served under the same token
+with `Cache-Control: no-store` (content_keys.py).
+
 A video its owner made `downloadable` also serves each rung's rendition, the transcoder's MP4 (faststart),
 as a file to save (`download/{rung}.mp4`, `Content-Disposition: attachment`), under the same token.
 Shared caches may not keep it (`private`): the owner can turn downloads off again at any time.
@@ -23,9 +26,10 @@ from aiohttp import web
 from prometheus_client import Counter
 
 from vodkit_gateway.auth import video_id
-from vodkit_gateway.keys import THUMBNAILS, TOKENS, VIDEOS
+from vodkit_gateway.keys import CONTENT_KEYS, THUMBNAILS, TOKENS, VIDEOS
 from vodkit_gateway.thumbnails import wanted
 from vodkit_gateway.videos import VideoRecord
+from vodkit_shared.content_keys import key_index
 from vodkit_shared.rungs import PREVIEW
 from vodkit_shared.service import STORAGE, ApiError
 from vodkit_shared.storage import ObjectNotFound
@@ -36,6 +40,9 @@ from vodkit_shared.tokens import TokenError
 SEGMENT_PATTERN = r"seg_[0-9]{5}\.(?:ts|m4s)|init\.mp4"
 SPRITE_PATTERN = r"sprite_[0-9]{3}\.jpg"
 STORYBOARD_PATTERN = rf"storyboard\.vtt|{SPRITE_PATTERN}"
+SUBTITLE_SEGMENT_PATTERN = r"seg_[0-9]{5}\.vtt"
+# a subtitle track may be replaced under the same names: its objects are never immutable
+_SUBTITLE_CACHE = "public, max-age=30"
 _TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
     ".ts": "video/mp2t",
@@ -89,6 +96,23 @@ async def serve_segment(request: web.Request) -> web.StreamResponse:
     return await _serve(request, f"{request.match_info['rung']}/{request.match_info['segment']}")
 
 
+async def serve_subtitle_playlist(request: web.Request) -> web.StreamResponse:
+    """A subtitle rendition's playlist (the packager's subtitles.py), its segment URIs signed."""
+    video, token = _authorised(request)
+    key = storage_key(video, f"subtitles/{request.match_info['language']}/playlist.m3u8")
+    return await _serve_rewritten(request, key, ".m3u8", token, _SUBTITLE_CACHE)
+
+
+async def serve_subtitle_segment(request: web.Request) -> web.StreamResponse:
+    """One WebVTT segment of a subtitle rendition, as stored (it names no other object)."""
+    video, _ = _authorised(request)
+    key = storage_key(video, f"subtitles/{request.match_info['language']}/{request.match_info['segment']}")
+    size = await request.app[STORAGE].size(key)
+    if size is None:
+        raise ApiError(404, "not_found", "no such playback object")
+    return await _stream(request, key, ".vtt", size, {"Cache-Control": _SUBTITLE_CACHE})
+
+
 async def serve_poster(request: web.Request) -> web.StreamResponse:
     return await _serve(request, "poster.jpg")
 
@@ -122,6 +146,17 @@ async def serve_download(request: web.Request) -> web.StreamResponse:
         raise ApiError(404, "not_found", "no such playback object")
     disposition = attachment(video.filename, rung)
     return await _stream(request, key, ".mp4", size, {"Content-Disposition": disposition, "Cache-Control": "private"})
+
+
+async def serve_key(request: web.Request) -> web.Response:
+    """An encrypted video's AES-128 key, as its playlists' `EXT-X-KEY` names it: to this video's token only,
+    and kept by no cache (a key in a shared cache would open the segments to anyone who reached it)."""
+    video_id_, _ = _authorised(request)
+    key = await request.app[CONTENT_KEYS].key(video_id_, key_index(request.match_info["key"]))
+    if key is None:
+        raise ApiError(404, "not_found", "no such key")
+    headers = {"Cache-Control": "no-store", "Access-Control-Allow-Origin": "*"}
+    return web.Response(body=key, content_type="application/octet-stream", headers=headers)
 
 
 async def serve_thumbnail(request: web.Request) -> web.Response:

@@ -8,7 +8,17 @@ from typing import Any
 
 from aiohttp import web
 
-from vodkit_gateway import admin, analytics_api, api, playback, tus, upload_proxy, webhook_api, webpage
+from vodkit_gateway import (
+    admin,
+    analytics_api,
+    api,
+    playback,
+    subtitles_api,
+    tus,
+    upload_proxy,
+    webhook_api,
+    webpage,
+)
 from vodkit_gateway.analytics_schemas import AcceptedBatch, AnalyticsBody, PlaybackBatch
 from vodkit_gateway.keys import OPENAPI, SETTINGS
 from vodkit_gateway.openapi import Body, Operation, Param, Reply, document
@@ -36,7 +46,18 @@ from vodkit_gateway.schemas import (
     WebhookBody,
     WebhookList,
 )
+from vodkit_gateway.subtitles_api import SubtitleBody, SubtitleForm, SubtitleList
+from vodkit_gateway.watermark_api import (
+    WatermarkBody,
+    WatermarkForm,
+    delete_my_watermark,
+    delete_video_watermark,
+    get_my_watermark,
+    put_my_watermark,
+    put_video_watermark,
+)
 from vodkit_shared.asyncapi import document_json
+from vodkit_shared.content_keys import KEY_NAME_PATTERN
 from vodkit_shared.rungs import RENDITION_PATTERN
 from vodkit_shared.service import healthz, metrics, readyz
 
@@ -69,6 +90,27 @@ STORYBOARD_FILE = Param(
     {"type": "string", "pattern": f"^({playback.STORYBOARD_PATTERN})$"},
     "The WebVTT index or one of its sprite sheets.",
     route_pattern=playback.STORYBOARD_PATTERN,
+)
+KEY = Param(
+    "key",
+    "path",
+    {"type": "string", "pattern": f"^{KEY_NAME_PATTERN}$"},
+    "A key as the playlist's EXT-X-KEY names it, e.g. 00000.key.",
+    route_pattern=KEY_NAME_PATTERN,
+)
+LANGUAGE = Param(
+    "language",
+    "path",
+    {"type": "string", "pattern": f"^{subtitles_api.LANGUAGE}$"},
+    "A subtitle track's BCP 47 language tag (a conservative subset: `en`, `pt-BR`, `zh-Hans`, `es-419`).",
+    route_pattern=subtitles_api.LANGUAGE,
+)
+SUBTITLE_SEGMENT = Param(
+    "segment",
+    "path",
+    {"type": "string", "pattern": f"^{playback.SUBTITLE_SEGMENT_PATTERN}$"},
+    "A WebVTT segment of the subtitle rendition.",
+    route_pattern=playback.SUBTITLE_SEGMENT_PATTERN,
 )
 THUMBNAIL_TIME = Param(
     "t", "query", {"type": "string", "pattern": r"^[0-9]{1,6}(\.[0-9]{1,3})?$"}, "Seconds into the video, e.g. 12.5."
@@ -158,7 +200,7 @@ def _tus_collection(path: str, suffix: str) -> list[Operation]:
                     "Upload-Metadata",
                     "header",
                     {"type": "string", "pattern": TUS_METADATA},
-                    "`filename <base64>`, …",
+                    "`filename <base64>`, `encryption <base64 of none or aes-128>`, …",
                     False,
                 ),
             ),
@@ -401,6 +443,123 @@ ANALYTICS_OPERATIONS = [  # playback analytics (analytics_api.py, docs/analytics
     ),
 ]
 
+SUBTITLE_OPERATIONS = [  # subtitle tracks (subtitles_api.py); their renditions are playback routes
+    Operation(
+        "POST",
+        "/api/videos/{video_id}/subtitles",
+        subtitles_api.add_subtitles,
+        "addSubtitles",
+        "Add or replace a subtitle track (WebVTT or SRT)",
+        "subtitles",
+        {202: Reply("Validated and handed to the packager; `processing` until the master lists it.", SubtitleBody)},
+        errors=(400, 403, 404, 409, 413, 415),
+        security="user",
+        params=(VIDEO_ID,),
+        body=Body("multipart/form-data", SubtitleForm),
+        description="The owner only. 400 for a file that is not UTF-8 WebVTT or SRT, has a malformed timestamp, "
+        "a cue ending before it starts, too many cues, or (once the video is completed) a cue ending after the "
+        "video; 413 over VODKIT_MAX_SUBTITLE_BYTES; 409 for a failed video or one with "
+        "VODKIT_MAX_SUBTITLE_TRACKS languages already. A track of the same language is replaced.",
+    ),
+    Operation(
+        "GET",
+        "/api/videos/{video_id}/subtitles",
+        subtitles_api.list_subtitles,
+        "listSubtitles",
+        "A video's subtitle tracks",
+        "subtitles",
+        {200: Reply("By language.", SubtitleList)},
+        errors=(403, 404),
+        security="optional_user",
+        rate_class="read",
+        params=(VIDEO_ID,),
+        description="Whoever may see the video.",
+    ),
+    Operation(
+        "DELETE",
+        "/api/videos/{video_id}/subtitles/{language}",
+        subtitles_api.delete_subtitles,
+        "deleteSubtitles",
+        "Remove a subtitle track",
+        "subtitles",
+        {204: Reply("Removed from the video; the master stops listing it shortly after.")},
+        errors=(403, 404),
+        security="user",
+        params=(VIDEO_ID, LANGUAGE),
+        description="The owner only.",
+    ),
+]
+
+WATERMARK_FORM = Body("multipart/form-data", WatermarkForm)
+WATERMARK_OPERATIONS = [  # watermarks burned into every rendition (watermark_api.py)
+    Operation(
+        "PUT",
+        "/api/watermark",
+        put_my_watermark,
+        "putMyWatermark",
+        "Set my default watermark: a PNG with transparency, and where it goes",
+        "watermarks",
+        {200: Reply("Stored; videos created from now on get a copy of it.", WatermarkBody)},
+        errors=(400, 413, 415),
+        security="user",
+        body=WATERMARK_FORM,
+        description="400 for a file that is not a PNG with an alpha channel (or tRNS), or is larger than "
+        "VODKIT_WATERMARK_MAX_SIDE pixels a side; 413 over VODKIT_WATERMARK_MAX_BYTES. Videos already created "
+        "keep the watermark they were created with.",
+    ),
+    Operation(
+        "GET",
+        "/api/watermark",
+        get_my_watermark,
+        "getMyWatermark",
+        "My default watermark's settings (not its image)",
+        "watermarks",
+        {200: Reply("The settings.", WatermarkBody)},
+        errors=(404,),
+        security="user",
+        rate_class="read",
+    ),
+    Operation(
+        "DELETE",
+        "/api/watermark",
+        delete_my_watermark,
+        "deleteMyWatermark",
+        "Remove my default watermark",
+        "watermarks",
+        {204: Reply("Removed; videos created with it keep their copy.")},
+        errors=(404,),
+        security="user",
+    ),
+    Operation(
+        "PUT",
+        "/api/videos/{video_id}/watermark",
+        put_video_watermark,
+        "putVideoWatermark",
+        "Set a video's own watermark, while it uploads",
+        "watermarks",
+        {200: Reply("Stored; it is burned into every rendition.", WatermarkBody)},
+        errors=(400, 403, 404, 409, 413, 415),
+        security="user",
+        params=(VIDEO_ID,),
+        body=WATERMARK_FORM,
+        description="The owner only, while the video is `uploading` (409 after: it is burned in as it encodes). "
+        "400 and 413 as for the default.",
+    ),
+    Operation(
+        "DELETE",
+        "/api/videos/{video_id}/watermark",
+        delete_video_watermark,
+        "deleteVideoWatermark",
+        "Remove a video's watermark, while it uploads",
+        "watermarks",
+        {204: Reply("Removed: the video is encoded without one.")},
+        errors=(403, 404, 409),
+        security="user",
+        params=(VIDEO_ID,),
+        description="The owner only, while the video is `uploading` (409 after). 404 if it has none.",
+    ),
+]
+
 OPERATIONS: list[Operation] = [
     Operation(
         "POST",
@@ -584,12 +743,35 @@ OPERATIONS: list[Operation] = [
     *WEBHOOK_OPERATIONS,
     *ADMIN_OPERATIONS,
     *ANALYTICS_OPERATIONS,
+    *WATERMARK_OPERATIONS,
+    *SUBTITLE_OPERATIONS,
     _playback("getMasterPlaylist", "master.m3u8", playback.serve_master, "Master playlist (URIs signed)"),
     _playback("getMediaPlaylist", "{rung}/playlist.m3u8", playback.serve_media_playlist, "A rung's playlist", RUNG),
     _playback("getSegment", "{rung}/{segment}", playback.serve_segment, "A media segment", RUNG, SEGMENT),
     _playback("getPoster", "poster.jpg", playback.serve_poster, "The poster image"),
     _playback(
         "getStoryboard", "storyboard/{file}", playback.serve_storyboard, "Storyboard index or sprite", STORYBOARD_FILE
+    ),
+    Operation(
+        "GET",
+        "/videos/{video_id}/keys/{key}",
+        playback.serve_key,
+        "getKey",
+        "An encrypted video's AES-128 key (16 bytes)",
+        "playback",
+        {
+            200: Reply(
+                "The key; no cache may keep it.",
+                schema=BINARY,
+                media_type="application/octet-stream",
+                headers=("Cache-Control",),
+            )
+        },
+        errors=(403, 404),
+        params=(VIDEO_ID, KEY, TOKEN),
+        rate_class="playback",
+        description='Named by the `EXT-X-KEY` tags of an encrypted video\'s playlists (`"encryption": '
+        '"aes-128"`), and served only under that video\'s playback token.',
     ),
     Operation(
         "GET",
@@ -606,6 +788,21 @@ OPERATIONS: list[Operation] = [
         "`t` is rounded to a tenth of a second. 400 for a `t` beyond the video's duration.",
     ),
     _playback("getDownload", "download/{rung}.mp4", playback.serve_download, "A rung as an MP4 file to save", RUNG),
+    _playback(
+        "getSubtitlePlaylist",
+        "subtitles/{language}/playlist.m3u8",
+        playback.serve_subtitle_playlist,
+        "A subtitle rendition's playlist",
+        LANGUAGE,
+    ),
+    _playback(
+        "getSubtitleSegment",
+        "subtitles/{language}/{segment}",
+        playback.serve_subtitle_segment,
+        "A WebVTT segment of a subtitle rendition",
+        LANGUAGE,
+        SUBTITLE_SEGMENT,
+    ),
     Operation(
         "GET",
         "/api/openapi.json",

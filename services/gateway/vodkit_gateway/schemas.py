@@ -11,13 +11,18 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, f
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import SkipJsonSchema
 
-from vodkit_gateway.videos import Quality, Status, Visibility
+from vodkit_gateway.videos import Encryption, Quality, Status, Visibility
 from vodkit_gateway.webhook_guard import MAX_URL_LENGTH
 from vodkit_gateway.webhooks import DeliveryState
 from vodkit_shared.events import EVENT_TYPES
 
 VIDEO_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 MAX_UPLOAD = "{max_upload_bytes}"  # in the OpenAPI document: the configured limit, filled in when it is built
+ENCRYPTION = (
+    "aes-128: every segment encrypted (AES-128, a new key every few segments), the keys served only under "
+    "the video's playback token; fixed at creation. It keeps segment URLs and copies of them from playing; "
+    "it is not DRM (docs/encryption.md)."
+)
 DOWNLOADABLE = (
     "Whether whoever may watch it may also download each rendition as an MP4 file (`downloadUrls`, under the "
     "same playback token)."
@@ -57,6 +62,18 @@ class CreateVideo(RequestBody):
     sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$", description="Hex SHA-256 of the whole file.")
     visibility: Visibility = Field("private", description="Who may watch: the owner, anyone with the link, anyone.")
     downloadable: bool = Field(False, description=DOWNLOADABLE)
+    encryption: Encryption | SkipJsonSchema[None] = Field(
+        None,
+        description=ENCRYPTION + " Left out: the server's default (VODKIT_DEFAULT_ENCRYPTION).",
+        json_schema_extra=lambda schema: _no_default(schema),
+    )
+
+    @field_validator("encryption", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may not be null: leave it out for the server's default")
+        return value
 
 
 def _no_default(schema: dict[str, Any]) -> None:
@@ -121,6 +138,7 @@ class VideoDetailsBody(VideoStatusBody):
     poster_url: str | None = Field(description="Signed poster image URL, once made.")
     storyboard_url: str | None = Field(description="Signed WebVTT storyboard URL, once made.")
     downloadable: bool = Field(description=DOWNLOADABLE)
+    encryption: Encryption = Field(description=ENCRYPTION)
     download_urls: dict[str, str] | None = Field(
         description="Rung → signed URL of its MP4 file (faststart, served as an attachment), once completed; "
         "null unless `downloadable`."

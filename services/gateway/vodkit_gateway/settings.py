@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -25,6 +26,12 @@ class GatewaySettings(CommonSettings):
     sweep_interval_s: float = Field(600, gt=0, description="How often silent uploads are looked for.")
     chunk_size: int = Field(8 * 1024**2, ge=1024, description="Chunk size suggested to uploaders.")
     playback_ttl_s: int = Field(6 * 3600, ge=60, description="Life of a playback URL's token.")
+    default_encryption: Literal["none", "aes-128"] = Field(
+        "none", description="A new video's encryption when its creation does not choose one."
+    )
+    key_rotation_segments: int = Field(
+        10, ge=1, description="An encrypted video's segments under one AES key before the next (fixed at creation)."
+    )
     thumbnail_concurrency: int = Field(2, ge=1, description="Thumbnails made at once (each an ffmpeg).")
     thumbnail_cache_entries: int = Field(
         500, ge=0, description="Thumbnails kept in the gateway's memory (the last asked for) and answered again."
@@ -67,6 +74,18 @@ class GatewaySettings(CommonSettings):
         description="Consumers whose dead letters the job console shows and replays.",
     )
     web_dir: Path = Field(_WEB, description="Directory of the web page and its installed npm packages.")
+    # subtitles (subtitles_api.py): the file travels whole in its `subtitles.added` event
+    max_subtitle_bytes: int = Field(
+        512 * 1024, ge=1024, le=8 * 1024**2, description="Largest subtitle file, and its WebVTT (413 beyond)."
+    )
+    max_subtitle_tracks: int = Field(20, ge=1, description="Subtitle languages one video may have (409 beyond).")
+    # watermarks (watermark_api.py): kept in the metadata store, base64, so small
+    watermark_max_bytes: int = Field(
+        256 * 1024, ge=1024, le=4 * 1024**2, description="Largest watermark PNG (413 beyond)."
+    )
+    watermark_max_side: int = Field(
+        1024, ge=16, le=4096, description="Largest width or height of a watermark PNG, in pixels (400 beyond)."
+    )
     # webhooks (webhooks.py, webhook_delivery.py, webhook_guard.py)
     webhook_allow_private: bool = Field(
         False, description="Let webhooks call loopback, private, link-local and reserved addresses (tests, LANs)."

@@ -2,7 +2,8 @@
 
 Made on request from the video's own HLS, never from the source: the smallest rung at least `w` wide
 (the widest if none is), the one segment that holds `t` (and the fMP4 init segment), decoded by ffmpeg
-with the segment's container forced (`MediaInput.own`), scaled to `w` wide. `t` is rounded to a tenth
+with the segment's container forced (`MediaInput.own`), scaled to `w` wide; an encrypted video's
+segment is decrypted first with the key its playlist names, as a player would. `t` is rounded to a tenth
 of a second and must lie within the video; `w` is an even width from 16 to 1920 px. Each thumbnail is
 kept in the gateway's memory, the `thumbnail_cache_entries` asked for last (a least-recently-used
 cache), and answered from there next time; shared caches keep it too (`max-age`). Not in the object
@@ -19,6 +20,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
+from vodkit_shared.content_keys import ContentKeys, decrypt_segment, key_index
 from vodkit_shared.media_input import MediaInput
 from vodkit_shared.scratch import scratch_dir
 from vodkit_shared.service import ApiError
@@ -52,8 +54,11 @@ def wanted(t: str | None, w: str | None, duration_s: float) -> Wanted:
 
 
 class Thumbnails:
-    def __init__(self, storage: ObjectStorage, concurrency: int, cache_entries: int, work_dir: Path | None) -> None:
+    def __init__(
+        self, storage: ObjectStorage, keys: ContentKeys, concurrency: int, cache_entries: int, work_dir: Path | None
+    ) -> None:
         self._storage = storage
+        self._keys = keys
         self._turns = asyncio.Semaphore(concurrency)
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._cache_entries = cache_entries
@@ -80,22 +85,31 @@ class Thumbnails:
         hls = f"hls/{video_id}/"
         rung = _rung_for(await self._text(hls + "master.m3u8"), want.width)
         playlist = await self._text(f"{hls}{rung}/playlist.m3u8")
-        segment, offset, init = _segment_at(playlist, want.tenths / 10)
+        at = _segment_at(playlist, want.tenths / 10)
         async with scratch_dir(_SCRATCH_PREFIX, self._work_dir) as work:
             media = work / "segment"
-            data = await self._storage.get_bytes(f"{hls}{rung}/{segment}")
-            header = await self._storage.get_bytes(f"{hls}{rung}/{init}") if init else b""
+            data = await self._clear(video_id, at, await self._storage.get_bytes(f"{hls}{rung}/{at.name}"))
+            header = await self._storage.get_bytes(f"{hls}{rung}/{at.init}") if at.init else b""
             await asyncio.to_thread(media.write_bytes, header + data)
             out = work / "thumbnail.jpg"
-            container = "mp4" if init else "mpegts"
+            container = "mp4" if at.init else "mpegts"
             scale = f"scale={want.width}:-2"
             argv = ["ffmpeg", "-nostdin", "-v", "error", "-y", *MediaInput.own(media, container).args]
-            argv += ["-ss", f"{offset:.3f}", "-frames:v", "1", "-vf", scale, "-q:v", "3", "-f", "image2", str(out)]
+            argv += ["-ss", f"{at.offset_s:.3f}", "-frames:v", "1", "-vf", scale, "-q:v", "3", "-f", "image2", str(out)]
             try:
                 await run(argv)
                 return await asyncio.to_thread(out.read_bytes)
             except (ToolFailed, FileNotFoundError):
                 raise ApiError(404, "not_found", "no frame at that time") from None
+
+    async def _clear(self, video_id: str, at: SegmentAt, data: bytes) -> bytes:
+        """The segment decrypted, if the playlist says it is encrypted (as a player would decrypt it)."""
+        if at.key is None:
+            return data
+        key = await self._keys.key(video_id, key_index(at.key))
+        if key is None:
+            raise ApiError(404, "not_found", "no frame at that time")
+        return await asyncio.to_thread(decrypt_segment, data, key, at.sequence)
 
     async def _text(self, key: str) -> str:
         try:
@@ -112,18 +126,33 @@ def _rung_for(master: str, width: int) -> str:
     return str(next((rung for w, rung in variants if w >= width), variants[-1][1]))
 
 
-def _segment_at(playlist: str, t: float) -> tuple[str, float, str | None]:
-    """The segment that holds `t`, how far into it `t` is, and the init segment (fMP4) if any."""
+@dataclass(frozen=True)
+class SegmentAt:
+    """The segment that holds a time, and what it takes to decode it."""
+
+    name: str
+    offset_s: float  # how far into the segment the time is
+    init: str | None  # the fMP4 init segment, if any
+    key: str | None  # the key's name, if the segment is encrypted (AES-128)
+    sequence: int  # its media sequence number: an encrypted segment's IV
+
+
+def _segment_at(playlist: str, t: float) -> SegmentAt:
     init = re.search(r'#EXT-X-MAP:URI="([^"?]+)"', playlist)
-    start, duration, chosen = 0.0, None, None
+    first = re.search(r"^#EXT-X-MEDIA-SEQUENCE:(\d+)$", playlist, re.MULTILINE)
+    sequence = int(first.group(1)) if first else 0
+    start, duration, key, chosen = 0.0, None, None, None
     for line in playlist.splitlines():
-        if line.startswith("#EXTINF:"):
+        if line.startswith("#EXT-X-KEY:"):
+            found = re.search(r'URI="(?:[^"?]*/)?([^"?/]+)', line)
+            key = found.group(1) if found and "METHOD=AES-128" in line else None
+        elif line.startswith("#EXTINF:"):
             duration = float(line[len("#EXTINF:") :].split(",")[0])
         elif line and not line.startswith("#") and duration is not None:
-            chosen = (line.split("?")[0], max(0.0, t - start))
+            chosen = SegmentAt(line.split("?")[0], max(0.0, t - start), init.group(1) if init else None, key, sequence)
             if t < start + duration:
                 break
-            start, duration = start + duration, None
+            start, duration, sequence = start + duration, None, sequence + 1
     if chosen is None:
         raise ApiError(404, "not_found", "the video has no renditions to take a thumbnail from")
-    return chosen[0], chosen[1], init.group(1) if init else None
+    return chosen

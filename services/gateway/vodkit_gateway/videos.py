@@ -13,6 +13,7 @@ first event of a later run starts it, even if its `video.retried` is still on it
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -23,6 +24,7 @@ from vodkit_shared.events import (
     PackageDone,
     RenditionMeasured,
     RenditionReady,
+    SubtitlesPublished,
     TranscodeProgress,
     VideoAssembled,
     VideoFailed,
@@ -32,8 +34,10 @@ from vodkit_shared.events import (
 from vodkit_shared.metadata import Collection, Document
 
 Visibility = Literal["private", "unlisted", "public"]  # the owner only; anyone with the id; also listed
+Encryption = Literal["none", "aes-128"]  # aes-128: segments encrypted, keys from the gateway (content_keys)
 Status = Literal["uploading", "processing", "completed", "failed"]
 Quality = Literal["processing", "ready", "failed"]  # the state of one rung
+SubtitleState = Literal["processing", "ready"]  # a subtitle track waits for the master to list it
 _RANK = {"uploading": 0, "processing": 1, "completed": 2, "failed": 2}
 TRANSCODE_SHARE = 90  # progress points given to transcoding; packaging takes the rest
 
@@ -43,6 +47,16 @@ class MeasuredQuality(BaseModel):
 
     ssim: float
     psnr: float
+
+
+class SubtitleTrack(BaseModel):
+    """A subtitle track of the video, as its owner added it (subtitles_api.py)."""
+
+    label: str
+    default: bool  # the owner made it the default (`captions.default_language` says which one is)
+    revision: int  # the video's subtitle revision of this change; the packager's events name it
+    cues: int
+    state: SubtitleState = "processing"  # ready once a master lists this revision (`subtitles.published`)
 
 
 class VideoRecord(BaseModel):
@@ -55,6 +69,7 @@ class VideoRecord(BaseModel):
     sha256: str | None = None  # declared by the uploader, verified at assembly
     visibility: Visibility = "private"
     downloadable: bool = False  # its renditions may be downloaded as MP4 files, under the playback token
+    encryption: Encryption = "none"  # chosen at creation, for good
     status: Status = "uploading"
     progress: int = 0
     qualities: dict[str, Quality] = Field(default_factory=dict)
@@ -66,6 +81,8 @@ class VideoRecord(BaseModel):
     quality: dict[str, MeasuredQuality] = Field(default_factory=dict)
     artwork: bool = False
     playable: bool = False  # its master plays: an early preview while processing, or the ladder
+    subtitles: dict[str, SubtitleTrack] = Field(default_factory=dict)  # language → track
+    subtitle_revision: int = 0  # counts subtitle changes, so the packager can tell a stale one
     created_at: float = Field(default_factory=time.time)
     updated_at: float = Field(default_factory=time.time)
 
@@ -104,6 +121,11 @@ def project(video: VideoRecord, envelope: Envelope) -> VideoRecord:
         if _advance(v, "completed"):
             v.qualities = {rung: "ready" for rung in done.renditions}
             v.progress, v.duration_s = 100, done.duration_seconds
+    elif envelope.type == SubtitlesPublished.TYPE:
+        listed = {(t.language, t.revision) for t in envelope.payload(SubtitlesPublished).tracks}
+        for language, track in v.subtitles.items():
+            if (language, track.revision) in listed:
+                track.state = "ready"
     elif envelope.type == VideoFailed.TYPE and _advance(v, "failed"):
         failed = envelope.payload(VideoFailed)
         v.error, v.failed_stage, v.attempts = failed.reason, failed.stage, failed.attempts
@@ -164,6 +186,18 @@ class Videos:
 
     async def delete(self, video_id: str) -> bool:
         return await self._c.delete(video_id)
+
+    async def change_subtitles(
+        self, video_id: str, change: Callable[[VideoRecord], VideoRecord | None]
+    ) -> VideoRecord | None:
+        """Apply `change` (None: leave it) with a compare-and-set; the record as stored, None if there is none."""
+
+        def apply(doc: Document) -> Document | None:
+            changed = change(VideoRecord.model_validate(doc))
+            return None if changed is None else {**changed.model_dump(), "updated_at": time.time()}
+
+        doc = await self._c.update(video_id, apply)
+        return VideoRecord.model_validate(doc) if doc else None
 
     async def on_event(self, envelope: Envelope) -> None:
         def change(doc: Document) -> Document:

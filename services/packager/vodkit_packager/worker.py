@@ -16,6 +16,7 @@ import time
 
 from prometheus_client import Counter, Histogram
 
+from vodkit_packager.encryption import encrypt_rendition
 from vodkit_packager.errors import UnservableRung
 from vodkit_packager.hls import (
     FORMATS,
@@ -28,7 +29,9 @@ from vodkit_packager.hls import (
 )
 from vodkit_packager.packages import Packages
 from vodkit_packager.settings import PackagerSettings
+from vodkit_packager.subtitles import MasterWritten, Subtitles
 from vodkit_shared.bus import MessageBus
+from vodkit_shared.content_keys import ContentKeys
 from vodkit_shared.events import Envelope, PackageDone, RenditionReady, VideoPlayable, stable_event_id
 from vodkit_shared.lifecycle import EndedVideos, Ending
 from vodkit_shared.rungs import is_rung_name
@@ -58,8 +61,12 @@ class Packager:
         packages: Packages,
         ended: EndedVideos,
         settings: PackagerSettings,
+        content_keys: ContentKeys,
+        subtitles: Subtitles | None = None,
     ) -> None:
         self._storage = storage
+        self._content_keys = content_keys
+        self._subtitles = subtitles  # the master lists the video's subtitle tracks (subtitles.py)
         self._bus = bus
         self._packages = packages
         self._ended = ended
@@ -98,12 +105,16 @@ class Packager:
     async def discard(self, video_id: str) -> None:
         await self._storage.delete_prefix(hls_prefix(video_id))
         await self._packages.delete(video_id)
+        if self._subtitles is not None:
+            await self._subtitles.forget(video_id)
 
     async def _package(self, video_id: str, ready: RenditionReady) -> Variant:
         async with scratch_dir(SCRATCH_PREFIX, self._settings.work_dir) as work:  # a killed packager's is swept
             rendition, out_dir = work / "rendition.mp4", work / ready.rung
             await self._storage.get_file(ready.key, rendition)
             segments = await segment(rendition, out_dir, ready.segment_seconds, self._format)
+            if policy := await self._content_keys.policy(video_id):
+                await encrypt_rendition(video_id, out_dir, out_dir / PLAYLIST, segments, self._content_keys, policy)
             variant = await describe_variant(ready.rung, rendition, out_dir, segments)
             prefix = f"{hls_prefix(video_id)}{ready.rung}/"
             if self._format.name == "fmp4":
@@ -116,7 +127,8 @@ class Packager:
     async def _publish_master(self, envelope: Envelope, ready: RenditionReady, variants: list[Variant]) -> None:
         prefix = hls_prefix(envelope.video_id)
         master_key = prefix + "master.m3u8"
-        await self._storage.put_bytes(master_key, master_playlist(variants, self._format).encode(), PLAYLIST_TYPE)
+        master, subtitles = await self._master(envelope.video_id, variants)
+        await self._storage.put_bytes(master_key, master.encode(), PLAYLIST_TYPE)
         done = PackageDone(
             master_key=master_key,
             prefix=prefix,
@@ -130,5 +142,12 @@ class Packager:
             event_id = stable_event_id(event.TYPE, envelope.video_id, envelope.correlation_id)
             await self._bus.publish(envelope.follow(event, event_id))
         await self._packages.mark_done(envelope.video_id)
+        if self._subtitles is not None and subtitles is not None:  # tracks added while it was written: again
+            await self._subtitles.announce(envelope, subtitles)
         PUBLISHED.inc()
         log.info("package done", extra={"videoId": envelope.video_id, "renditions": done.renditions})
+
+    async def _master(self, video_id: str, variants: list[Variant]) -> tuple[str, MasterWritten | None]:
+        if self._subtitles is None:
+            return master_playlist(variants, self._format), None
+        return await self._subtitles.master(video_id, variants)
