@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.pngs import solid_png
 from tests.support import make_clip
-from vodkit_shared.watermarks import Placement
+from tests.watermark_pictures import COLOUR, PLACEMENT, assert_watermarked, frame, solid_png
 from vodkit_transcoder import preview
 from vodkit_transcoder.encode import EncodeJob, encode
 from vodkit_transcoder.jobs import Chunk
@@ -19,65 +18,10 @@ from vodkit_transcoder.source import SourceInfo, inspect
 from vodkit_transcoder.watermark import Overlay
 
 pytestmark = pytest.mark.media
-COLOUR = (255, 0, 0)  # pure red: far from anything testsrc2 draws in that corner on average
-OPACITY = 0.6
-PLACEMENT = Placement(position="bottom-right", margin=0.05, scale=0.2, opacity=OPACITY)
-FRAME_AT_S = 1.0
-INSET = 4  # pixels left out along the watermark's edges: scaling and 4:2:0 chroma blur them
 
 
 async def _nothing(_: float) -> None:
     return None
-
-
-def frame(media: Path, width: int, height: int, at_s: float = FRAME_AT_S, container: str = "mp4") -> bytes:
-    """One decoded picture as RGB24 bytes."""
-    argv = ["ffmpeg", "-v", "error", "-f", container, "-i", str(media), "-ss", str(at_s), "-frames:v", "1"]
-    argv += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
-    data = subprocess.run(argv, check=True, capture_output=True).stdout
-    assert len(data) == width * height * 3
-    return data
-
-
-def mark_box(width: int, height: int) -> tuple[int, int, int, int]:
-    """Where the square watermark lies on a frame of this size (bottom right), shrunk by INSET: x0, y0, x1, y1."""
-    side, margin = PLACEMENT.scale * height, PLACEMENT.margin * height
-    x1, y1 = width - margin, height - margin
-    return int(x1 - side) + INSET, int(y1 - side) + INSET, int(x1) - INSET, int(y1) - INSET
-
-
-def compare(marked: bytes, clean: bytes, width: int, height: int) -> tuple[float, float, float]:
-    """Mean absolute differences: of the watermark's region from the clean frame, of that region from the
-    expected blend (the overlay's colour at its opacity over the clean frame), of the rest from the clean frame."""
-    x0, y0, x1, y1 = mark_box(width, height)
-    inside_changed = inside_off = 0.0
-    count = 0
-    for y in range(y0, y1):
-        for x in range(x0, x1):
-            at = (y * width + x) * 3
-            for c in range(3):
-                expected = OPACITY * COLOUR[c] + (1 - OPACITY) * clean[at + c]
-                inside_changed += abs(marked[at + c] - clean[at + c])
-                inside_off += abs(marked[at + c] - expected)
-                count += 1
-    # the rest: every pixel but a band around the watermark (scaling spreads its edge a little)
-    band = mark_box(width, height)
-    outside, others = 0.0, 0
-    for y in range(0, height, 2):
-        for x in range(0, width, 2):
-            if band[0] - 2 * INSET <= x < band[2] + 2 * INSET and band[1] - 2 * INSET <= y < band[3] + 2 * INSET:
-                continue
-            at = (y * width + x) * 3
-            outside += sum(abs(marked[at + c] - clean[at + c]) for c in range(3))
-            others += 3
-    return inside_changed / count, inside_off / count, outside / others
-
-
-def assert_watermarked(marked: bytes, clean: bytes, width: int, height: int) -> None:
-    changed, off, rest = compare(marked, clean, width, height)
-    assert changed > 40, f"the watermark's region hardly changed ({changed:.1f}) at {height}p"
-    assert off < 8, f"the region is not the blended colour (off by {off:.1f}) at {height}p"
-    assert rest < 3, f"the rest of the picture changed ({rest:.1f}) at {height}p"
 
 
 @pytest.fixture(scope="module")

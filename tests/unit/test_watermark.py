@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pngs import chunk, solid_png
+from tests.watermark_pictures import chunk, solid_png
 from vodkit_shared.watermarks import Placement, WatermarkRefused, check_png
 from vodkit_transcoder import preview
 from vodkit_transcoder.encode import EncodeJob, command
