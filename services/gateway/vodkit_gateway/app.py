@@ -2,7 +2,7 @@
 
 | part | what |
 |---|---|
-| `_videos` | the `videos` repository (`videos.Videos`): the status projection the API reads |
+| `_videos` | the `videos` repository (`videos.Videos`), the status projection the API reads; `watermarks` |
 | `_projection` | consumer of every event type: `Videos.on_event` (`videos.py`), which folds it in (`project`) |
 | `_upload_expiry` | `UploadExpiry.sweep` (`expiry.py`) every `VODKIT_SWEEP_INTERVAL_S`: fails silent uploads |
 | `_upload_client` | the HTTP client chunks and tus requests stream through to the upload service (`upload_proxy.py`) |
@@ -47,6 +47,7 @@ from vodkit_gateway.keys import (
     UPLOAD_CLIENT,
     USER_AUTH,
     VIDEOS,
+    WATERMARKS,
     WEBHOOKS,
 )
 from vodkit_gateway.openapi import Operation, add_routes
@@ -64,6 +65,8 @@ from vodkit_shared.content_keys import ContentKeys, KeySealer
 from vodkit_shared.events import EVENT_TYPES
 from vodkit_shared.service import BUS, METADATA, STORAGE, running_every, service_app, with_resources
 from vodkit_shared.tokens import Tokens
+from vodkit_shared.watermarks import COLLECTION as WATERMARK_COLLECTION
+from vodkit_shared.watermarks import Watermarks
 
 NAME = "gateway"
 WEBHOOK_CONSUMER = "gateway-webhooks"  # its own queues and dead letters
@@ -97,6 +100,7 @@ async def _end_streams(app: web.Application) -> None:
 
 async def _videos(app: web.Application) -> AsyncIterator[None]:
     app[VIDEOS] = Videos(app[METADATA].collection("videos"))
+    app[WATERMARKS] = Watermarks(app[METADATA].collection(WATERMARK_COLLECTION))  # watermarks.py
     settings = app[SETTINGS]
     sealer = KeySealer.from_setting(settings.resolved_content_key())
     app[CONTENT_KEYS] = keys = ContentKeys(app[METADATA].collection("content_keys"), sealer)

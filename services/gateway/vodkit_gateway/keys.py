@@ -14,6 +14,7 @@
 | `RATE_LIMITER` | the shared rate-limit counters (absent when limits are off) | `app._rate_limits` |
 | `WEBHOOKS`, `DELIVERIES`, `ADDRESS_GUARD` | webhooks, their deliveries, which URLs they may call | `app._webhooks` |
 | `ANALYTICS`, `ANALYTICS_WRITER` | playback samples and figures; the writer storing reports | `app._analytics` |
+| `WATERMARKS` | users' default and videos' own watermarks (`watermarks.py`) | `app._videos` |
 
 Per request: `CALLER` (the user the operation's scheme verified, None for an anonymous
 `optional_user`) and `UPLOAD_GRANT` (the upload token's grant), both set by `auth.enforce_security`
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from vodkit_shared.analytics import AnalyticsStore
     from vodkit_shared.content_keys import ContentKeys
     from vodkit_shared.tokens import TokenError, Tokens, UploadGrant
+    from vodkit_shared.watermarks import Watermarks
 
 SETTINGS: web.AppKey[GatewaySettings] = web.AppKey("gateway_settings")
 OPERATIONS: web.AppKey[OperationTable] = web.AppKey("operations")
@@ -62,6 +64,7 @@ DELIVERIES: web.AppKey[Deliveries] = web.AppKey("webhook_deliveries")
 ADDRESS_GUARD: web.AppKey[AddressGuard] = web.AppKey("webhook_address_guard")
 ANALYTICS: web.AppKey[AnalyticsStore] = web.AppKey("analytics")
 ANALYTICS_WRITER: web.AppKey[SampleWriter] = web.AppKey("analytics_writer")
+WATERMARKS: web.AppKey[Watermarks] = web.AppKey("watermarks")
 
 CALLER: web.RequestKey[str | None] = web.RequestKey("caller")
 UPLOAD_GRANT: web.RequestKey[UploadGrant] = web.RequestKey("upload_grant")

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from vodkit_shared.service import METADATA
-from vodkit_shared.watermarks import COLLECTION, Watermarks, user_key, video_key
+from vodkit_gateway.keys import WATERMARKS
+from vodkit_shared.watermarks import Watermarks, user_key, video_key
 
 
 def watermarks(app: web.Application) -> Watermarks:
-    return Watermarks(app[METADATA].collection(COLLECTION))
+    return app[WATERMARKS]
 
 
 async def snapshot_default(app: web.Application, owner: str, video_id: str) -> None:
