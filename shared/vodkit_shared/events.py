@@ -118,6 +118,43 @@ class PackageDone(Event):
     duration_seconds: float = Field(description="Duration of the video.")
 
 
+class SubtitlesAdded(Event):
+    """The owner added (or replaced) a subtitle track of a video, validated and converted to WebVTT (gateway)."""
+
+    TYPE: ClassVar[str] = "subtitles.added"
+    language: str = Field(description="BCP 47 language tag of the track, e.g. 'en' or 'pt-BR'; one track per language.")
+    label: str = Field(description="Name players show for the track, e.g. 'English'.")
+    default: bool = Field(description="Whether the owner made it the video's default track (it replaces the last).")
+    revision: int = Field(ge=1, description="The video's subtitle revision: a change of a lower one is stale.")
+    cues: int = Field(ge=1, description="Cues in the track.")
+    webvtt: str = Field(description="The whole track as WebVTT (an SRT upload converted), at most 512 KiB by default.")
+
+
+class SubtitlesRemoved(Event):
+    """The owner removed a video's subtitle track (gateway)."""
+
+    TYPE: ClassVar[str] = "subtitles.removed"
+    language: str = Field(description="BCP 47 language tag of the track removed.")
+    revision: int = Field(ge=1, description="The video's subtitle revision: a change of a lower one is stale.")
+
+
+class PublishedSubtitles(_Wire):
+    """One subtitle track as the master playlist lists it."""
+
+    language: str = Field(description="BCP 47 language tag.")
+    label: str = Field(description="Name players show.")
+    default: bool = Field(description="Listed with DEFAULT=YES.")
+    revision: int = Field(description="The subtitle revision of the track published.")
+
+
+class SubtitlesPublished(Event):
+    """The video's master playlist lists exactly these subtitle tracks, each segmented as HLS WebVTT (packager)."""
+
+    TYPE: ClassVar[str] = "subtitles.published"
+    master_key: str = Field(description="Storage key of the master playlist that changed.")
+    tracks: list[PublishedSubtitles] = Field(description="Every subtitle track the master lists now.")
+
+
 class VideoFailed(Event):
     """A stage gave up on the video; it ends `failed` (any stage)."""
 
@@ -181,6 +218,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RenditionMeasured,
         VideoPlayable,
         PackageDone,
+        SubtitlesAdded,
+        SubtitlesRemoved,
+        SubtitlesPublished,
         VideoFailed,
         VideoRetried,
         VideoDeleted,

@@ -4,7 +4,7 @@
 |---|---|
 | `_http_client` | the one HTTP client every purge request goes through |
 | `_domain` | the cache nodes (none configured: nothing is purged) and the `Purger` |
-| `_purges` | consumer of `package.done` / `video.deleted`: `Purger.on_event` |
+| `_purges` | consumer of `package.done` / `subtitles.published` / `video.deleted`: `Purger.on_event` |
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from vodkit_cdn_purge.providers import HttpCacheNodes
 from vodkit_cdn_purge.purger import Purger
 from vodkit_cdn_purge.settings import CdnPurgeSettings
 from vodkit_shared.bus import Subscription
-from vodkit_shared.events import PackageDone, VideoDeleted
+from vodkit_shared.events import PackageDone, SubtitlesPublished, VideoDeleted
 from vodkit_shared.service import BUS, service_app, with_resources
 
 NAME = "cdn-purge"
@@ -48,6 +48,6 @@ async def _domain(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _purges(app: web.Application) -> AsyncIterator[None]:
-    for event_type in (PackageDone.TYPE, VideoDeleted.TYPE):
+    for event_type in (PackageDone.TYPE, SubtitlesPublished.TYPE, VideoDeleted.TYPE):
         await app[BUS].subscribe(Subscription(NAME, event_type, app[PURGER].on_event))
     yield

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,13 +121,34 @@ def codecs(streams: list[dict[str, Any]]) -> str:
     return ",".join(names)
 
 
-def master_playlist(variants: list[Variant], fmt: SegmentFormat = FORMATS["mpegts"]) -> str:
+@dataclass(frozen=True)
+class SubtitleRendition:
+    """A subtitle track as the master lists it (`subtitles/{language}/playlist.m3u8`, see subtitles.py)."""
+
+    language: str  # BCP 47, as `vodkit_shared.captions.LANGUAGE_PATTERN` allows
+    label: str  # the gateway allows no '"' and no line break in it
+    default: bool
+
+
+SUBTITLE_GROUP = "subs"
+
+
+def master_playlist(
+    variants: list[Variant], fmt: SegmentFormat = FORMATS["mpegts"], subtitles: Sequence[SubtitleRendition] = ()
+) -> str:
     lines = ["#EXTM3U", f"#EXT-X-VERSION:{fmt.hls_version}", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    for track in subtitles:
+        lines.append(
+            f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="{SUBTITLE_GROUP}",NAME="{track.label}",'
+            f'LANGUAGE="{track.language}",DEFAULT={"YES" if track.default else "NO"},AUTOSELECT=YES,FORCED=NO,'
+            f'URI="subtitles/{track.language}/{PLAYLIST}"'
+        )
+    group = f',SUBTITLES="{SUBTITLE_GROUP}"' if subtitles else ""
     for v in sorted(variants, key=lambda v: v.height, reverse=True):
         resolution = f"RESOLUTION={v.width}x{v.height}," if v.height else ""  # none for audio alone
         lines.append(
             f"#EXT-X-STREAM-INF:BANDWIDTH={v.bandwidth},AVERAGE-BANDWIDTH={v.average_bandwidth},"
-            f'{resolution}CODECS="{v.codecs}"'
+            f'{resolution}CODECS="{v.codecs}"{group}'
         )
         lines.append(f"{v.rung}/{PLAYLIST}")
     return "\n".join(lines) + "\n"

@@ -1,0 +1,308 @@
+"""Subtitle tracks as HLS subtitle renditions: `subtitles.added` / `subtitles.removed` in, `subtitles.published` out.
+
+The gateway validated each track and sends it whole as WebVTT; the packager keeps it at
+`hls/{videoId}/subtitles/{language}/source_{revision}.vtt` (so whatever removes the video's HLS removes it
+too) and the video's tracks in its collection `packager_subtitles`. Whenever the set changes on a
+packaged video, or the ladder's master is written, each track is cut along the video's segments
+(`vodkit_shared.captions.segments`: same durations as the video's playlist, `X-TIMESTAMP-MAP` at the
+first video timestamp of the packaged segments) and the master is written again with an
+`EXT-X-MEDIA TYPE=SUBTITLES` group; then `subtitles.published` names what the master lists.
+
+Changes carry the video's subtitle revision (the gateway counts them): a change older than what the
+record holds for its language is stale and dropped, so duplicates and reordered events change nothing.
+A removal stays in the record as a tombstone for the same reason. A track added before the video is
+packaged waits in the record; cues beyond the video's end are clipped when it is published.
+Ended videos follow `vodkit_shared.lifecycle`: their subtitle events are dropped, and what was
+written while one ended is removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from vodkit_packager.hls import (
+    INIT_SEGMENT,
+    PLAYLIST,
+    SegmentFormat,
+    SubtitleRendition,
+    Variant,
+    master_playlist,
+    parse_media_playlist,
+)
+from vodkit_packager.packages import Packages
+from vodkit_shared import captions
+from vodkit_shared.bus import MessageBus
+from vodkit_shared.events import (
+    Envelope,
+    PublishedSubtitles,
+    SubtitlesAdded,
+    SubtitlesPublished,
+    SubtitlesRemoved,
+    stable_event_id,
+)
+from vodkit_shared.lifecycle import EndedVideos
+from vodkit_shared.media_input import MediaInput
+from vodkit_shared.metadata import Collection, Document, DuplicateKey
+from vodkit_shared.scratch import scratch_dir
+from vodkit_shared.storage import ObjectStorage
+from vodkit_shared.tools import ToolFailed, probe, run
+
+log = logging.getLogger(__name__)
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+VTT_TYPE = "text/vtt; charset=utf-8"
+SCRATCH_PREFIX = "vodkit-subtitles-"
+_REWRITES = 3  # a master written from a set that changed meanwhile is written again, this many times at most
+
+
+def subtitles_prefix(video_id: str, language: str | None = None) -> str:
+    return f"hls/{video_id}/subtitles/" + (f"{language}/" if language else "")
+
+
+class SubtitleTrack(BaseModel):
+    """One language's latest change, as the packager heard it."""
+
+    label: str = Field(description="Name players show.")
+    default: bool = Field(description="The owner made it the default track.")
+    revision: int = Field(description="The video's subtitle revision of this change.")
+    removed: bool = Field(False, description="A tombstone: removed at this revision.")
+    key: str | None = Field(None, description="Storage key of the whole track as WebVTT.")
+
+
+class SubtitleSet(BaseModel):
+    """A video's subtitle tracks (collection `packager_subtitles`)."""
+
+    tracks: dict[str, SubtitleTrack] = Field(default_factory=dict, description="language → its latest change")
+    mpegts: int | None = Field(None, description="First video timestamp of the packaged segments, 90 kHz.")
+
+    def live(self) -> dict[str, SubtitleTrack]:
+        return {language: t for language, t in sorted(self.tracks.items()) if not t.removed}
+
+    def published(self) -> list[PublishedSubtitles]:
+        live = self.live()
+        default = captions.default_language({lang: (t.revision, t.default) for lang, t in live.items()})
+        return [
+            PublishedSubtitles(language=lang, label=t.label, default=lang == default, revision=t.revision)
+            for lang, t in live.items()
+        ]
+
+
+class SubtitleSets:
+    def __init__(self, collection: Collection) -> None:
+        self._c = collection
+
+    async def get(self, video_id: str) -> SubtitleSet:
+        doc = await self._c.get(video_id)
+        return SubtitleSet.model_validate(doc) if doc else SubtitleSet()
+
+    async def change(self, video_id: str, language: str, track: SubtitleTrack) -> bool:
+        """Record `track` unless the record holds a change as new or newer; whether it did."""
+        with contextlib.suppress(DuplicateKey):
+            await self._c.insert(video_id, SubtitleSet().model_dump())
+        changed = False
+
+        def apply(doc: Document) -> Document | None:
+            nonlocal changed
+            known = SubtitleSet.model_validate(doc)
+            held = known.tracks.get(language)
+            if held is not None and held.revision >= track.revision:
+                changed = False
+                return None
+            tracks = dict(known.tracks)
+            if track.default and not track.removed:  # one default: the newest made so
+                tracks = {lang: t.model_copy(update={"default": False}) for lang, t in tracks.items()}
+            tracks[language] = track
+            changed = True
+            return known.model_copy(update={"tracks": tracks}).model_dump()
+
+        await self._c.update(video_id, apply)
+        return changed
+
+    async def set_mpegts(self, video_id: str, mpegts: int) -> None:
+        await self._c.update(video_id, lambda doc: {**doc, "mpegts": mpegts})
+
+    async def delete(self, video_id: str) -> None:
+        await self._c.delete(video_id)
+
+
+@dataclass(frozen=True)
+class MasterWritten:
+    """What a master listed: the tracks (revisions included) it was written from."""
+
+    tracks: tuple[PublishedSubtitles, ...]
+
+
+class Subtitles:
+    def __init__(
+        self,
+        storage: ObjectStorage,
+        bus: MessageBus,
+        packages: Packages,
+        sets: SubtitleSets,
+        ended: EndedVideos,
+        fmt: SegmentFormat,
+        work_dir: Path | None = None,
+    ) -> None:
+        self._storage = storage
+        self._bus = bus
+        self._packages = packages
+        self._sets = sets
+        self._ended = ended
+        self._format = fmt
+        self._work_dir = work_dir
+
+    async def on_added(self, envelope: Envelope) -> None:
+        added = envelope.payload(SubtitlesAdded)
+        video_id = envelope.video_id
+        if await self._ended.ended_for(envelope):
+            log.info("subtitles of an ended video dropped", extra={"videoId": video_id})
+            return
+        known = (await self._sets.get(video_id)).tracks.get(added.language)
+        if known is not None and known.revision >= added.revision:
+            return  # a duplicate, or older than what is recorded
+        key = f"{subtitles_prefix(video_id, added.language)}source_{added.revision:08d}.vtt"
+        await self._storage.put_bytes(key, added.webvtt.encode(), VTT_TYPE)
+        track = SubtitleTrack(label=added.label, default=added.default, revision=added.revision, key=key)
+        if await self._sets.change(video_id, added.language, track):
+            if known is not None and known.key and known.key != key:
+                await self._storage.delete(known.key)
+            await self.republish(envelope)
+        await self._discard_if_ended(envelope)
+
+    async def on_removed(self, envelope: Envelope) -> None:
+        removed = envelope.payload(SubtitlesRemoved)
+        video_id = envelope.video_id
+        if await self._ended.ended_for(envelope):
+            return
+        tombstone = SubtitleTrack(label="", default=False, revision=removed.revision, removed=True)
+        if await self._sets.change(video_id, removed.language, tombstone):
+            await self.republish(envelope)  # the master stops listing it first, then its objects go
+            await self._storage.delete_prefix(subtitles_prefix(video_id, removed.language))
+        await self._discard_if_ended(envelope)
+
+    async def republish(self, envelope: Envelope) -> None:
+        """Write the subtitle renditions and the master again, if the video is packaged, and announce them."""
+        package = await self._packages.get(envelope.video_id)
+        if package is None or not package.done:
+            return  # the ladder's master will list them
+        text, written = await self.master(envelope.video_id, list(package.variants.values()))
+        await self._storage.put_bytes(f"hls/{envelope.video_id}/master.m3u8", text.encode(), PLAYLIST_TYPE)
+        await self.announce(envelope, written, always=True)
+
+    async def master(self, video_id: str, variants: list[Variant]) -> tuple[str, MasterWritten]:
+        """The master of `variants` with every live track, each track's rendition written first."""
+        subtitle_set = await self._sets.get(video_id)
+        published = subtitle_set.published()
+        renditions: list[SubtitleRendition] = []
+        if published:
+            durations = await self._durations(video_id, variants)
+            mpegts = subtitle_set.mpegts
+            if mpegts is None:
+                mpegts = await self._first_timestamp(video_id, variants)
+                await self._sets.set_mpegts(video_id, mpegts)
+            live = subtitle_set.live()
+            for track in published:
+                await self._write_rendition(video_id, track.language, live[track.language], durations, mpegts)
+                renditions.append(SubtitleRendition(track.language, track.label, track.default))
+        return master_playlist(variants, self._format, renditions), MasterWritten(tuple(published))
+
+    async def announce(self, envelope: Envelope, written: MasterWritten, always: bool = False) -> None:
+        """`subtitles.published` for what the master lists; the master again if the tracks changed since."""
+        for _ in range(_REWRITES):
+            now = tuple((await self._sets.get(envelope.video_id)).published())
+            if now == written.tracks:
+                break
+            package = await self._packages.get(envelope.video_id)
+            assert package is not None
+            text, written = await self.master(envelope.video_id, list(package.variants.values()))
+            await self._storage.put_bytes(f"hls/{envelope.video_id}/master.m3u8", text.encode(), PLAYLIST_TYPE)
+            always = True
+        if not (always or written.tracks):
+            return
+        master_key = f"hls/{envelope.video_id}/master.m3u8"
+        event = SubtitlesPublished(master_key=master_key, tracks=list(written.tracks))
+        fingerprint = ",".join(f"{t.language}:{t.revision}:{t.default}" for t in written.tracks)
+        event_id = stable_event_id(event.TYPE, envelope.video_id, envelope.correlation_id, fingerprint)
+        await self._bus.publish(envelope.follow(event, event_id))
+        log.info("subtitles published", extra={"videoId": envelope.video_id, "subtitles": fingerprint})
+
+    async def forget(self, video_id: str) -> None:
+        """The video's HLS is gone (its objects with it): its record goes too."""
+        await self._sets.delete(video_id)
+
+    async def _discard_if_ended(self, envelope: Envelope) -> None:
+        if await self._ended.ended_for(envelope):  # it ended while we wrote: what we wrote goes too
+            await self._storage.delete_prefix(subtitles_prefix(envelope.video_id))
+            await self._sets.delete(envelope.video_id)
+
+    async def _write_rendition(
+        self, video_id: str, language: str, track: SubtitleTrack, durations: list[float], mpegts: int
+    ) -> None:
+        assert track.key is not None
+        text = (await self._storage.get_bytes(track.key)).decode()
+        cues = captions.clipped(captions.parse_webvtt(text), sum(durations))  # a track added early may run on
+        parts = captions.segments(cues, durations, mpegts)
+        prefix = subtitles_prefix(video_id, language)
+        for part in parts:
+            await self._storage.put_bytes(prefix + part.name, part.text.encode(), VTT_TYPE)
+        await self._storage.put_bytes(prefix + PLAYLIST, captions.media_playlist(parts).encode(), PLAYLIST_TYPE)
+
+    async def _durations(self, video_id: str, variants: list[Variant]) -> list[float]:
+        """The segment durations of the video's playlists (the rungs are cut alike; the first one's)."""
+        rung = sorted(v.rung for v in variants)[0]
+        playlist = (await self._storage.get_bytes(f"hls/{video_id}/{rung}/{PLAYLIST}")).decode()
+        return [segment.duration_s for segment in parse_media_playlist(playlist)]
+
+    async def _first_timestamp(self, video_id: str, variants: list[Variant]) -> int:
+        """The first video presentation timestamp (90 kHz) of the packaged segments, as a player reads it.
+
+        The MPEG-TS muxer shifts every timestamp (by 1.4 s with ffmpeg's defaults), fMP4 keeps the
+        rendition's; so it is measured on the first segment (after its init segment, for fMP4). An
+        encrypted segment cannot be read: then the same muxer cuts the rendition's first seconds again.
+        """
+        rung = sorted(v.rung for v in variants)[0]
+        prefix = f"hls/{video_id}/{rung}/"
+        async with scratch_dir(SCRATCH_PREFIX, self._work_dir) as work:
+            first = work / f"first.{self._format.extension}"
+            await self._storage.get_file(f"{prefix}seg_00000.{self._format.extension}", first)
+            if self._format.name == "fmp4":
+                await self._storage.get_file(prefix + INIT_SEGMENT, work / INIT_SEGMENT)
+                await asyncio.to_thread(_prepend, work / INIT_SEGMENT, first)
+            try:
+                return await _start_pts(first, self._container)
+            except ToolFailed:
+                log.info("first segment unreadable (encrypted?): measuring a re-cut", extra={"videoId": video_id})
+                return await self._recut_start_pts(f"renditions/{video_id}/{rung}.mp4", work)
+
+    @property
+    def _container(self) -> str:
+        return "mpegts" if self._format.name == "mpegts" else "mp4"
+
+    async def _recut_start_pts(self, rendition_key: str, work: Path) -> int:
+        rendition, out = work / "rendition.mp4", work / f"recut.{self._format.extension}"
+        await self._storage.get_file(rendition_key, rendition)
+        fmt = (
+            ["-f", "mpegts"]
+            if self._format.name == "mpegts"
+            else ["-movflags", "+frag_keyframe+empty_moov", "-f", "mp4"]
+        )
+        argv = ["ffmpeg", "-nostdin", "-v", "error", *MediaInput.own(rendition).args, "-map", "0", "-c", "copy"]
+        await run([*argv, "-t", "1", *fmt, str(out)])
+        return await _start_pts(out, self._container)
+
+
+async def _start_pts(path: Path, container: str) -> int:
+    info = await probe(MediaInput.own(path, container))
+    streams = info["streams"]
+    video = [s for s in streams if s.get("codec_type") == "video"] or streams  # audio alone: its own start
+    return round(float(video[0].get("start_time", 0)) * 90_000)
+
+
+def _prepend(head: Path, path: Path) -> None:
+    data = head.read_bytes() + path.read_bytes()
+    path.write_bytes(data)
