@@ -226,7 +226,7 @@ def segments(cues: list[Cue], durations: list[float], mpegts: int) -> list[Subti
     video presentation time (90 kHz) of the packaged segments, so a player lines them up. A cue that
     spans a boundary is in both segments (players drop the repeat); cues beyond the last segment go.
     """
-    header = f"X-TIMESTAMP-MAP=MPEGTS={mpegts},LOCAL:00:00:00.000"
+    header = f"X-TIMESTAMP-MAP=MPEGTS:{mpegts},LOCAL:00:00:00.000"
     out: list[SubtitleSegment] = []
     start_ms = 0.0
     for index, duration in enumerate(durations):

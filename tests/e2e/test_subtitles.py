@@ -123,7 +123,7 @@ async def check_subtitle_rendition(playback_url: str, language: str) -> str:
             status, segment, content_type = await fetch(urljoin(playlist_url, line))
             assert (status, content_type) == (200, "text/vtt")
             text = segment.decode()
-            assert text.startswith(f"WEBVTT\nX-TIMESTAMP-MAP=MPEGTS={mpegts},LOCAL:00:00:00.000\n"), text
+            assert text.startswith(f"WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:{mpegts},LOCAL:00:00:00.000\n"), text
             texts.append(text)
     return "\n".join(texts)
 

@@ -111,7 +111,7 @@ def test_cues_are_cut_along_the_video_segments_with_a_timestamp_map() -> None:
     cues = [Cue(2000, 4000, "across"), Cue(6500, 7000, "second only"), Cue(6000, 6000, "instant")]
     parts = segments(cues, [6.0, 2.0], 132000)
     assert [p.name for p in parts] == ["seg_00000.vtt", "seg_00001.vtt"]
-    header = "WEBVTT\nX-TIMESTAMP-MAP=MPEGTS=132000,LOCAL:00:00:00.000\n\n"
+    header = "WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:132000,LOCAL:00:00:00.000\n\n"
     assert parts[0].text == header + "00:00:02.000 --> 00:00:04.000\nacross\n"
     assert parts[1].text == (
         header + "00:00:06.500 --> 00:00:07.000\nsecond only\n\n00:00:06.000 --> 00:00:06.000\ninstant\n"

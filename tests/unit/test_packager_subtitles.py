@@ -101,7 +101,7 @@ async def test_a_track_of_a_packaged_video_is_segmented_like_the_video_and_liste
         "#EXTINF:2.000000,",
     ]
     first = await text(rig.storage, f"hls/{VIDEO}/subtitles/en/seg_00000.vtt")
-    assert first.startswith("WEBVTT\nX-TIMESTAMP-MAP=MPEGTS=132000,LOCAL:00:00:00.000\n")
+    assert first.startswith("WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:132000,LOCAL:00:00:00.000\n")
     assert "hello" in first
     assert "runs past" not in first
     second = await text(rig.storage, f"hls/{VIDEO}/subtitles/en/seg_00001.vtt")
