@@ -17,6 +17,7 @@ import pytest
 from aiohttp import web
 
 from tests.browser.conftest import chromium, serve_page, start_chromium, stop_chromium
+from tests.browser.devtools import open_page
 from tests.e2e.conftest import Deployment
 from tests.e2e.pipeline import Client
 from tests.e2e.test_subtitles import ENGLISH, add_subtitles, upload_chunks, wait_until_ready
@@ -77,3 +78,34 @@ async def test_a_subtitle_cue_shows_at_its_time_in_hlsjs(
     assert abs(cue["start"] - 2.0) < 0.1, seen  # where the file put it, within a few frames
     assert abs(cue["end"] - 4.0) < 0.1, seen
     assert seen["at"]["5"]["cues"] == [], seen
+
+
+async def test_the_web_page_offers_a_subtitle_menu(embedded: Deployment, clip: Path, tmp_path: Path) -> None:
+    client = Client(embedded.base_url, embedded.token("alice"))
+    video_id = await client.upload(clip)
+    assert (await client.wait_until_settled(video_id))["status"] == "completed"
+    for language, label in (("en", "English"), ("pt-BR", "Português")):
+        assert (await add_subtitles(client, video_id, language, ENGLISH, label=label)).status == 202
+    await wait_until_ready(client, video_id, {"en", "pt-BR"})
+
+    async with open_page(tmp_path / "profile", tmp_path / "chromium.log") as page:
+        await page.goto(f"{embedded.base_url}/#token={embedded.token('alice')}")
+        await page.wait_for("document.getElementById('live').classList.contains('on')", 20)
+        await page.evaluate(f"window.vodkit.play('{video_id}')")
+        menu = await page.wait_for(
+            "document.getElementById('subtitles').options.length > 2 &&"
+            " [...document.getElementById('subtitles').options].map(o => o.textContent)",
+            30,
+        )
+        assert menu == ["Off", "English", "Português"]
+        assert await page.wait_for("document.getElementById('subtitles').value === '0'", 10)  # the default shows
+        await page.evaluate(
+            "(() => { const menu = document.getElementById('subtitles'); menu.value = '1';"
+            " menu.dispatchEvent(new Event('change')); })()"
+        )
+        assert await page.wait_for("window.vodkit.hls.subtitleTrack === 1", 10)
+        await page.evaluate(
+            "(() => { const menu = document.getElementById('subtitles'); menu.value = '-1';"
+            " menu.dispatchEvent(new Event('change')); })()"
+        )
+        assert await page.wait_for("window.vodkit.hls.subtitleTrack === -1", 10)

@@ -231,6 +231,8 @@ async function play(videoId) {
   hls = new Hls({ capLevelToPlayerSize: false });
   window.vodkit.hls = hls;
   hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => fillQualityMenu(data.levels));
+  hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, (_, data) => fillSubtitleMenu(data.subtitleTracks));
+  hls.on(Hls.Events.SUBTITLE_TRACK_SWITCH, (_, data) => { $("subtitles").value = String(data.id); });
   hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => {
     $("playing-level").textContent = `playing ${hls.levels[data.level].height}p`;
   });
@@ -256,8 +258,22 @@ function fillQualityMenu(levels) {
   menu.value = "-1";
 }
 
+// the master's subtitle renditions (EXT-X-MEDIA TYPE=SUBTITLES): Off, then each by its name; hls.js starts
+// with the DEFAULT=YES one showing
+function fillSubtitleMenu(tracks) {
+  const menu = $("subtitles");
+  menu.replaceChildren(element("option", { value: "-1" }, "Off"));
+  tracks.forEach((track, index) => menu.append(element("option", { value: String(index) }, track.name || track.lang)));
+  menu.value = String(hls ? hls.subtitleTrack : -1);
+}
+
 function setUpPlayer() {
   const media = $("video");
+  $("subtitles").addEventListener("change", (event) => {
+    if (!hls) return;
+    hls.subtitleTrack = Number(event.target.value);  // -1: none
+    hls.subtitleDisplay = hls.subtitleTrack !== -1;
+  });
   $("quality").addEventListener("change", (event) => {
     if (hls) hls.currentLevel = Number(event.target.value);  // -1: automatic switching
   });
