@@ -16,6 +16,7 @@ import re
 from typing import Literal
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import Field
 
 from vodkit_gateway.api import reply
@@ -174,7 +175,7 @@ async def _read_form(request: web.Request, max_file_bytes: int) -> dict[str, byt
             if not isinstance(part, BodyPartReader) or name not in SubtitleForm.model_fields or name in fields:
                 raise ApiError(400, "bad_request", "the form takes one each of file, language, label and default")
             fields[name] = await _read_part(part, max_file_bytes if name == "file" else _FIELD_BYTES)
-    except (ValueError, AssertionError, LookupError) as error:
+    except (ValueError, AssertionError, LookupError, HttpProcessingError) as error:  # aiohttp's parser's
         raise ApiError(400, "bad_request", f"malformed multipart body: {type(error).__name__}") from None
     return fields
 

@@ -139,6 +139,7 @@ def _start_run(video: VideoRecord, run: int) -> None:
     video.run, video.status, video.progress = run, "processing", 0
     video.error, video.failed_stage, video.attempts, video.qualities = None, None, None, {}
     video.playable = False
+    video.subtitles = {}  # the packager dropped them with the failed run's HLS: they are added again
 
 
 def _advance(video: VideoRecord, status: Status) -> bool:
