@@ -137,8 +137,12 @@ async def upload_chunks(client: Client, created: dict[str, Any], data: bytes) ->
         assert reply.status == 200, reply.body
 
 
-async def test_subtitles_added_before_and_after_processing_play_and_go(embedded: Deployment, clip: Path) -> None:
-    client = Client(embedded.base_url, embedded.token("alice"))
+@pytest.mark.parametrize("deployment", ["embedded", "distributed"])
+async def test_subtitles_added_before_and_after_processing_play_and_go(
+    request: pytest.FixtureRequest, deployment: str, clip: Path
+) -> None:
+    running: Deployment = request.getfixturevalue(deployment)  # distributed: RabbitMQ, S3, a packager of its own
+    client = Client(running.base_url, running.token("alice"))
     data = clip.read_bytes()
     created = await client.create(clip.name, len(data))
     video_id = created["videoId"]
