@@ -33,7 +33,7 @@ class MeasuredSubtitles(Subtitles):
 
     probes = 0
 
-    async def _first_timestamp(self, video_id: str, variants: list[Variant]) -> int:
+    async def _first_timestamp(self, video_id: str, rung: str, encrypted: bool) -> int:
         self.probes += 1
         return 132000
 

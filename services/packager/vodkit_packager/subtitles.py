@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,12 +52,13 @@ from vodkit_shared.media_input import MediaInput
 from vodkit_shared.metadata import Collection, Document, DuplicateKey
 from vodkit_shared.scratch import scratch_dir
 from vodkit_shared.storage import ObjectStorage
-from vodkit_shared.tools import ToolFailed, probe, run
+from vodkit_shared.tools import probe, run
 
 log = logging.getLogger(__name__)
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 VTT_TYPE = "text/vtt; charset=utf-8"
 SCRATCH_PREFIX = "vodkit-subtitles-"
+_ENCRYPTED = re.compile(r"^#EXT-X-KEY:METHOD=(?!NONE)", re.MULTILINE)
 _REWRITES = 3  # a master written from a set that changed meanwhile is written again, this many times at most
 
 
@@ -200,10 +202,11 @@ class Subtitles:
         published = subtitle_set.published()
         renditions: list[SubtitleRendition] = []
         if published:
-            durations = await self._durations(video_id, variants)
+            rung, playlist = await self._first_playlist(video_id, variants)
+            durations = [segment.duration_s for segment in parse_media_playlist(playlist)]
             mpegts = subtitle_set.mpegts
             if mpegts is None:
-                mpegts = await self._first_timestamp(video_id, variants)
+                mpegts = await self._first_timestamp(video_id, rung, bool(_ENCRYPTED.search(playlist)))
                 await self._sets.set_mpegts(video_id, mpegts)
             live = subtitle_set.live()
             for track in published:
@@ -252,48 +255,46 @@ class Subtitles:
             await self._storage.put_bytes(prefix + part.name, part.text.encode(), VTT_TYPE)
         await self._storage.put_bytes(prefix + PLAYLIST, captions.media_playlist(parts).encode(), PLAYLIST_TYPE)
 
-    async def _durations(self, video_id: str, variants: list[Variant]) -> list[float]:
-        """The segment durations of the video's playlists (the rungs are cut alike; the first one's)."""
+    async def _first_playlist(self, video_id: str, variants: list[Variant]) -> tuple[str, str]:
+        """One rung's name and media playlist (the rungs are cut alike: the same durations and timestamps)."""
         rung = sorted(v.rung for v in variants)[0]
-        playlist = (await self._storage.get_bytes(f"hls/{video_id}/{rung}/{PLAYLIST}")).decode()
-        return [segment.duration_s for segment in parse_media_playlist(playlist)]
+        return rung, (await self._storage.get_bytes(f"hls/{video_id}/{rung}/{PLAYLIST}")).decode()
 
-    async def _first_timestamp(self, video_id: str, variants: list[Variant]) -> int:
+    async def _first_timestamp(self, video_id: str, rung: str, encrypted: bool) -> int:
         """The first video presentation timestamp (90 kHz) of the packaged segments, as a player reads it.
 
         The MPEG-TS muxer shifts every timestamp (by 1.4 s with ffmpeg's defaults), fMP4 keeps the
         rendition's; so it is measured on the first segment (after its init segment, for fMP4). An
-        encrypted segment cannot be read: then the same muxer cuts the rendition's first seconds again.
+        encrypted segment cannot be read: then the same muxer cuts the rendition's first second again.
         """
-        rung = sorted(v.rung for v in variants)[0]
-        prefix = f"hls/{video_id}/{rung}/"
         async with scratch_dir(SCRATCH_PREFIX, self._work_dir) as work:
-            first = work / f"first.{self._format.extension}"
-            await self._storage.get_file(f"{prefix}seg_00000.{self._format.extension}", first)
-            if self._format.name == "fmp4":
-                await self._storage.get_file(prefix + INIT_SEGMENT, work / INIT_SEGMENT)
-                await asyncio.to_thread(_prepend, work / INIT_SEGMENT, first)
-            try:
-                return await _start_pts(first, self._container)
-            except ToolFailed:
-                log.info("first segment unreadable (encrypted?): measuring a re-cut", extra={"videoId": video_id})
-                return await self._recut_start_pts(f"renditions/{video_id}/{rung}.mp4", work)
+            if encrypted:
+                await self._recut(f"renditions/{video_id}/{rung}.mp4", work)
+            else:
+                ext = self._format.extension
+                await self._storage.get_file(f"hls/{video_id}/{rung}/seg_00000.{ext}", work / f"seg_00000.{ext}")
+                if self._format.name == "fmp4":
+                    await self._storage.get_file(f"hls/{video_id}/{rung}/{INIT_SEGMENT}", work / INIT_SEGMENT)
+            return await self._start_pts_of_first(work)
 
-    @property
-    def _container(self) -> str:
-        return "mpegts" if self._format.name == "mpegts" else "mp4"
-
-    async def _recut_start_pts(self, rendition_key: str, work: Path) -> int:
-        rendition, out = work / "rendition.mp4", work / f"recut.{self._format.extension}"
+    async def _recut(self, rendition_key: str, work: Path) -> None:
+        """The rendition's first second, cut into `work` as the packager cuts it (`hls.segment`'s muxer)."""
+        rendition = work / "rendition.mp4"
         await self._storage.get_file(rendition_key, rendition)
-        fmt = (
-            ["-f", "mpegts"]
-            if self._format.name == "mpegts"
-            else ["-movflags", "+frag_keyframe+empty_moov", "-f", "mp4"]
-        )
         argv = ["ffmpeg", "-nostdin", "-v", "error", *MediaInput.own(rendition).args, "-map", "0", "-c", "copy"]
-        await run([*argv, "-t", "1", *fmt, str(out)])
-        return await _start_pts(out, self._container)
+        argv += ["-t", "1", "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod"]
+        argv += ["-hls_segment_type", self._format.name]
+        argv += ["-hls_segment_filename", str(work / f"seg_%05d.{self._format.extension}")]
+        if self._format.name == "fmp4":
+            argv += ["-hls_fmp4_init_filename", INIT_SEGMENT]
+        await run([*argv, str(work / PLAYLIST)])
+
+    async def _start_pts_of_first(self, work: Path) -> int:
+        first = work / f"seg_00000.{self._format.extension}"
+        if self._format.name == "fmp4":
+            await asyncio.to_thread(_prepend, work / INIT_SEGMENT, first)
+            return await _start_pts(first, "mp4")
+        return await _start_pts(first, "mpegts")
 
 
 async def _start_pts(path: Path, container: str) -> int:
