@@ -459,7 +459,9 @@ def test_every_secret_comes_from_a_generator(rendered: dict[str, list[dict[str, 
     ]
     assert committed == []
     services = "|".join(SERVICES)
-    known = re.compile(rf"(vodkit-({services})-(bus|storage|db)|{SIGNING}|{SEALING}|{KEDA_SECRET}|{'|'.join(ADMIN_SECRETS)})")
+    known = re.compile(
+        rf"(vodkit-({services})-(bus|storage|db)|{SIGNING}|{SEALING}|{KEDA_SECRET}|{'|'.join(ADMIN_SECRETS)})"
+    )
     for secret in (o for o in rendered[overlay] if o["kind"] == "Secret"):
         name = secret["metadata"]["name"]
         assert known.fullmatch(base_name(name)), name
