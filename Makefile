@@ -10,7 +10,7 @@ CODE     := shared services cli examples
 WEB      := services/gateway/web
 ASYNCAPI_SPECS := tests/asyncapi
 
-.PHONY: setup run test test-unit test-contract test-e2e test-slow test-browser lint format clean bench-media bench-upload bench-analytics bench-edge bench-publish bench-seams chaos images images-check asyncapi
+.PHONY: setup run test test-unit test-contract test-e2e test-slow test-browser lint format clean bench-media bench-upload bench-analytics bench-edge bench-publish bench-seams bench-watermark chaos images images-check asyncapi
 
 setup: $(VENV)/.installed $(WEB)/node_modules/.installed $(ASYNCAPI_SPECS)/node_modules/.installed
 	@scripts/ensure-ffmpeg
@@ -113,6 +113,9 @@ bench-publish: setup
 
 bench-seams: setup
 	$(BIN)/python -m bench.seams
+
+bench-watermark: setup
+	$(BIN)/python -m bench.watermark $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(WEB)/node_modules $(ASYNCAPI_SPECS)/node_modules data build .mypy_cache .ruff_cache .pytest_cache

@@ -18,7 +18,7 @@ import ffmpeg
 
 from vodkit_shared.media_input import MediaInput
 from vodkit_shared.watermarks import Placement, Watermarks, check_png, video_key
-from vodkit_transcoder.errors import UnsupportedMedia
+from vodkit_transcoder.errors import TranscodeRefused
 
 FILE_NAME = "watermark.png"
 # The gateway's limits are tighter (a setting); these only bound what a record in the store may make us read.
@@ -71,7 +71,7 @@ async def fetch_overlay(watermarks: Watermarks | None, video_id: str, work: Path
     try:
         check_png(png, _MAX_BYTES, _MAX_SIDE)
     except ValueError as refused:  # the gateway checked it: a record that fails here was not written by it
-        raise UnsupportedMedia(f"the video's watermark cannot be used ({refused})") from None
+        raise TranscodeRefused(f"the video's watermark cannot be used ({refused})") from None
     path = work / FILE_NAME
     await asyncio.to_thread(path.write_bytes, png)
     return Overlay(path, Placement.model_validate(record.model_dump()))
