@@ -15,6 +15,8 @@ import pytest
 from tests.e2e.conftest import Deployment
 from tests.e2e.pipeline import Client, get
 from tests.watermark_pictures import COLOUR, PLACEMENT, assert_watermarked, frame, solid_png
+from vodkit_shared.metadata import open_metadata
+from vodkit_shared.watermarks import COLLECTION, Watermarks, video_key
 
 pytestmark = pytest.mark.e2e
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01" + b"\x00" * 200
@@ -82,9 +84,16 @@ async def test_the_default_watermark_is_burned_into_every_rung_of_videos_created
     assert sorted(with_mark) == ["480p", "720p"]
     for rung, (picture, width, height) in with_mark.items():
         assert_watermarked(picture, without[rung][0], width, height)
-    # the watermark went with its video
-    assert (await alice.call("DELETE", f"/api/videos/{marked}", alice.user_token)).status == 204
-    assert (await alice.call("DELETE", f"/api/videos/{marked}/watermark", alice.user_token)).status == 404
+    # the video's copy is the video's: it goes with it
+    metadata = await open_metadata(f"sqlite:///{Path(embedded.env['VODKIT_DATA_DIR']) / 'vodkit.db'}")
+    try:
+        store = Watermarks(metadata.collection(COLLECTION))
+        assert await store.get(video_key(marked)) is not None
+        assert await store.get(video_key(clean)) is None
+        assert (await alice.call("DELETE", f"/api/videos/{marked}", alice.user_token)).status == 204
+        assert await store.get(video_key(marked)) is None
+    finally:
+        await metadata.close()
 
 
 async def test_only_a_png_with_transparency_is_taken(embedded: Deployment) -> None:
