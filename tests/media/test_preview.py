@@ -180,8 +180,10 @@ async def test_a_preview_that_fails_half_way_ends_its_playlist_for_early_viewers
     waited at its live edge for segments that would never come."""
     real_command = preview.command
 
-    def dies_after_4_s(source: Path, info: object, out_dir: Path, threads: int = 0) -> list[str]:
-        argv = real_command(source, info, out_dir, threads)  # type: ignore[arg-type]
+    def dies_after_4_s(
+        source: Path, info: object, out_dir: Path, threads: int = 0, watermark: None = None
+    ) -> list[str]:
+        argv = real_command(source, info, out_dir, threads, watermark)  # type: ignore[arg-type]
         playlist = argv.pop()
         flags = argv.index("independent_segments+temp_file")
         argv[flags] += "+omit_endlist"  # as a killed ffmpeg leaves it
