@@ -14,6 +14,7 @@ import pytest
 
 from tests.e2e.conftest import Deployment
 from tests.e2e.pipeline import Client, get
+from tests.e2e.test_tus import create as tus_create
 from tests.watermark_pictures import COLOUR, PLACEMENT, assert_watermarked, frame, solid_png
 from vodkit_shared.metadata import open_metadata
 from vodkit_shared.watermarks import COLLECTION, Watermarks, video_key
@@ -126,3 +127,17 @@ async def test_a_videos_own_watermark_is_its_owners_and_only_while_it_uploads(em
     assert after.status == 409, after.body
     assert "uploads" in after.body["error"]["message"]
     assert (await alice.call("DELETE", path, alice.user_token)).status == 409
+
+
+async def test_a_video_created_by_tus_gets_a_copy_of_the_default_too(embedded: Deployment) -> None:
+    grace = Client(embedded.base_url, embedded.token("grace"))
+    assert (await grace.call("PUT", "/api/watermark", grace.user_token, data=form(solid_png(16, 16)))).status == 200
+    video_id = (await tus_create(embedded, grace.user_token, 10)).rsplit("/", 1)[-1]
+    assert (await grace.call("DELETE", "/api/watermark", grace.user_token)).status == 204  # the copy stays
+    metadata = await open_metadata(f"sqlite:///{Path(embedded.env['VODKIT_DATA_DIR']) / 'vodkit.db'}")
+    try:
+        copy = await Watermarks(metadata.collection(COLLECTION)).get(video_key(video_id))
+        assert copy is not None
+        assert copy.png_bytes == solid_png(16, 16)
+    finally:
+        await metadata.close()
