@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from vodkit_shared.bus import RetryPolicy, Subscription
+from vodkit_shared.content_keys import ContentKeys
 from vodkit_shared.cpus import available_cpus
 from vodkit_shared.events import VideoAssembled
 from vodkit_shared.failures import report_failure
@@ -62,9 +63,10 @@ async def _domain(app: web.Application) -> AsyncIterator[None]:
     log.info("encoder chosen", extra={"encoder": accel.encoder, "reason": accel.reason})
     threads = settings.threads or max(1, await asyncio.to_thread(available_cpus) // settings.slots)
     log.info("ffmpeg threads per transcode", extra={"threads": threads, "slots": settings.slots})
+    keys = ContentKeys(app[METADATA].collection("content_keys"))  # only whether a video is encrypted
     watermarks = Watermarks(app[METADATA].collection(WATERMARKS))  # the gateway writes them, a job reads its video's
     transcoder = app[TRANSCODER] = Transcoder(
-        app[STORAGE], app[BUS], settings, accel, threads, app[JOBS], watermarks=watermarks
+        app[STORAGE], app[BUS], settings, accel, threads, app[JOBS], keys, watermarks=watermarks
     )
     app[RUNNER] = JobRunner(
         app[JOBS],

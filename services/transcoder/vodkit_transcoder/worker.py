@@ -13,6 +13,7 @@ from pathlib import Path
 from prometheus_client import Counter, Histogram
 
 from vodkit_shared.bus import BusUnavailable, MessageBus
+from vodkit_shared.content_keys import ContentKeys
 from vodkit_shared.events import (
     ArtworkReady,
     Envelope,
@@ -128,9 +129,11 @@ class Transcoder:
         accel: Accel,
         threads: int = 0,
         jobs: JobQueue | None = None,
+        content_keys: ContentKeys | None = None,
         watermarks: Watermarks | None = None,
     ) -> None:
         self._storage = storage
+        self._content_keys = content_keys  # an encrypted video gets no preview: its segments would be clear
         self._bus = bus
         self._settings = settings
         self._accel = accel
@@ -221,6 +224,10 @@ class Transcoder:
         The preview is a convenience: its failure is logged and fails nothing, the ladder publishes anyway.
         """
         if not self._settings.preview or info.duration_s < self._settings.preview_min_seconds:
+            yield _nothing
+            return
+        if self._content_keys and await self._content_keys.policy(announce.video_id):
+            log.info("no preview: the video is encrypted", extra={"videoId": announce.video_id})
             yield _nothing
             return
         preview = Preview(self._storage, announce.video_id, source, info, work / PREVIEW, self._threads, mark)
