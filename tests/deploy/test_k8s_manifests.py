@@ -105,6 +105,7 @@ class Usage:
     content_key: bool = False  # reads VODKIT_CONTENT_KEY
     subscriptions: set[tuple[str, str]] = field(default_factory=set)  # (name it consumes as, event type)
     collections: set[str] = field(default_factory=set)  # metadata collections it opens
+    reads: set[str] = field(default_factory=set)  # metadata collections it opens only to read (`reader`)
     analytics: bool = False  # opens the playback analytics store (its own collections, same database)
 
 
@@ -129,6 +130,10 @@ def used(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Usage]:
 
     def collection(store: SqliteStore, name: str) -> Any:
         usage[current[0]].collections.add(name)
+        return real_collection(store, name)
+
+    def reader(store: SqliteStore, name: str) -> Any:
+        usage[current[0]].reads.add(name)
         return real_collection(store, name)
 
     async def open_analytics(store: SqliteAnalytics) -> None:
@@ -162,6 +167,7 @@ def used(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Usage]:
         patch.setattr(service_module, "open_metadata", watching("metadata", service_module.open_metadata))
         patch.setattr(MemoryBus, "subscribe", subscribe)
         patch.setattr(SqliteStore, "collection", collection)
+        patch.setattr(SqliteStore, "reader", reader)
         patch.setattr(CommonSettings, "resolved_auth_secret", auth_secret)
         patch.setattr(CommonSettings, "resolved_content_key", content_key)
         patch.setattr(SqliteAnalytics, "open", open_analytics)
@@ -656,11 +662,18 @@ def test_each_mongodb_role_covers_only_its_service_s_collections(used: dict[str,
     with_db = {s for s in SERVICES if "metadata" in used[s].stores}
     granted = {s: {kind: set(c) for kind, c in kinds.items()} for s, kinds in roles["collections"].items()}
     needed = {
-        s: {"documents": used[s].collections} | ({"analytics": analytics_collections()} if used[s].analytics else {})
+        s: {"documents": used[s].collections}
+        | ({"reads": used[s].reads - used[s].collections} if used[s].reads - used[s].collections else {})
+        | ({"analytics": analytics_collections()} if used[s].analytics else {})
         for s in with_db
     }
     assert granted == needed
-    assert {kind: set(actions) for kind, actions in roles["actions"].items()} == mongo_actions_needed()
+    # `reader` collections: the port's get and find, which the adapter answers with find_one and find
+    assert {kind: set(actions) for kind, actions in roles["actions"].items()} == mongo_actions_needed() | {
+        "reads": {"find"}
+    }
+    assert used["transcoder"].reads == {"content_keys", "watermarks"}  # it runs ffmpeg on uploads: it may not
+    # change a video's encryption or watermark
     for service in with_db:
         assert urlsplit(example("dev", f"{service}-db")["VODKIT_DB_URL"]).path == f"/{roles['database']}"
 

@@ -63,8 +63,8 @@ async def _domain(app: web.Application) -> AsyncIterator[None]:
     log.info("encoder chosen", extra={"encoder": accel.encoder, "reason": accel.reason})
     threads = settings.threads or max(1, await asyncio.to_thread(available_cpus) // settings.slots)
     log.info("ffmpeg threads per transcode", extra={"threads": threads, "slots": settings.slots})
-    keys = ContentKeys(app[METADATA].collection("content_keys"))  # only whether a video is encrypted
-    watermarks = Watermarks(app[METADATA].collection(WATERMARKS))  # the gateway writes them, a job reads its video's
+    keys = ContentKeys(app[METADATA].reader("content_keys"))  # only whether a video is encrypted
+    watermarks = Watermarks(app[METADATA].reader(WATERMARKS))  # the gateway writes them, a job reads its video's
     transcoder = app[TRANSCODER] = Transcoder(
         app[STORAGE], app[BUS], settings, accel, threads, app[JOBS], keys, watermarks=watermarks
     )

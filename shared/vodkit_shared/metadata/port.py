@@ -82,6 +82,12 @@ class MetadataStore(ABC):
     def collection(self, name: str) -> Collection:
         """The collection `name`, created on first use."""
 
+    def reader(self, name: str) -> Collection:
+        """The collection `name`, which this service only reads (`get`, `find`): another service owns it,
+        and a deployment grants this one `find` on it and nothing more (deploy/k8s/access), so a write
+        through it is refused by the store."""
+        return self.collection(name)
+
     @abstractmethod
     async def ping(self) -> None:
         """Raise if the store cannot be reached (readiness)."""
