@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import re
 import secrets
 
 from cryptography.exceptions import InvalidTag
@@ -37,12 +38,33 @@ _NONCE_BYTES = 12
 KEY_NAME_PATTERN = r"[0-9]{5}\.key"
 
 
+_MEDIA_SEQUENCE = re.compile(r"^#EXT-X-MEDIA-SEQUENCE:(\d+)$", re.MULTILINE)
+_KEY_TAG = re.compile(r'^#EXT-X-KEY:METHOD=AES-128,URI="\.\./keys/([0-9]{5})\.key')
+
+
 def key_name(index: int) -> str:
     return f"{index:05d}.key"
 
 
 def key_index(name: str) -> int:
     return int(name.removesuffix(".key"))
+
+
+def key_tag(index: int) -> str:
+    """The playlist tag naming key `index` for the segments after it."""
+    return f'#EXT-X-KEY:METHOD=AES-128,URI="../keys/{key_name(index)}"'
+
+
+def tagged_key(line: str) -> int | None:
+    """The key a playlist line's `key_tag` names (its URI may carry a token since), else None."""
+    found = _KEY_TAG.match(line)
+    return int(found.group(1)) if found else None
+
+
+def media_sequence(playlist: str) -> int:
+    """The first segment's media sequence number (the IV of an encrypted segment counts from it)."""
+    found = _MEDIA_SEQUENCE.search(playlist)
+    return int(found.group(1)) if found else 0
 
 
 class SealedKeyError(Exception):

@@ -16,7 +16,10 @@ from vodkit_shared.content_keys import (
     SealedKeyError,
     decrypt_segment,
     encrypt_segment,
+    key_tag,
+    media_sequence,
     new_master_key,
+    tagged_key,
 )
 
 pytestmark = pytest.mark.unit
@@ -101,3 +104,12 @@ def test_the_playlist_names_a_new_key_every_rotation() -> None:
     assert [line for _, line in tags] == [f'#EXT-X-KEY:METHOD=AES-128,URI="../keys/{n:05d}.key"' for n in range(3)]
     assert [keyed[i + 2] for i, _ in tags] == ["seg_00000.m4s", "seg_00002.m4s", "seg_00004.m4s"]
     assert keyed.index('#EXT-X-MAP:URI="init.mp4"') < tags[0][0]  # the init segment stays in the clear
+
+
+def test_a_key_tag_is_read_back_as_the_player_gets_it_with_its_token() -> None:
+    signed = key_tag(7).replace('.key"', '.key?token=abc"')
+    assert [tagged_key(line) for line in (key_tag(0), signed, '#EXT-X-KEY:METHOD=NONE', "#EXTINF:6.0,")] == [
+        0, 7, None, None,
+    ]  # fmt: skip
+    assert media_sequence("#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:4\n") == 4
+    assert media_sequence("#EXTM3U\n") == 0

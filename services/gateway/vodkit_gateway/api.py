@@ -43,31 +43,42 @@ async def create_video(request: web.Request) -> web.Response:
     if body.size > settings.max_upload_bytes:
         raise ApiError(413, "too_large", f"a video may be at most {settings.max_upload_bytes} bytes")
     sha256 = body.sha256.lower() if body.sha256 else None
-    encryption = await protect(request, video_id := str(uuid.uuid4()), body.encryption)
     video = VideoRecord(
-        video_id=video_id,
+        video_id=str(uuid.uuid4()),
         owner=user,
         filename=body.filename,
         size=body.size,
         sha256=sha256,
         visibility=body.visibility,
         downloadable=body.downloadable,
-        encryption=encryption,
     )
-    await request.app[VIDEOS].create(video)
-    await snapshot_default(request.app, user, video.video_id)  # its owner's default watermark, as it is now
+    video = await record_new_video(request, video, body.encryption)
     log_context.bind_video(video.video_id)  # its access line names the video it made
     return reply(upload_grant(request, video), status=201)
 
 
-async def protect(request: web.Request, video_id: str, asked: Encryption | None) -> Encryption:
-    """The new video's encryption (the default unless `asked`), its policy recorded before the video is:
-    no video can be packaged in the clear for want of it."""
+async def record_new_video(request: web.Request, video: VideoRecord, asked: Encryption | None) -> VideoRecord:
+    """Record a new video (by the chunk API or tus) with what goes with it, as stored.
+
+    Its encryption (the default unless `asked`) is recorded first: no upload of it can be packaged in
+    the clear for want of its policy. Then the video, then a copy of its owner's default watermark as
+    it is now. `forget_records` undoes it all.
+    """
     settings = request.app[SETTINGS]
     encryption = asked or settings.default_encryption
     if encryption == "aes-128":
-        await request.app[CONTENT_KEYS].protect(video_id, settings.key_rotation_segments)
-    return encryption
+        await request.app[CONTENT_KEYS].protect(video.video_id, settings.key_rotation_segments)
+    video = video.model_copy(update={"encryption": encryption})
+    await request.app[VIDEOS].create(video)
+    await snapshot_default(request.app, video.owner, video.video_id)
+    return video
+
+
+async def forget_records(app: web.Application, video_id: str) -> None:
+    """Remove the video's keys, watermark and record, the record last: a removal cut short can be done again."""
+    await app[CONTENT_KEYS].forget(video_id)
+    await forget_video(app, video_id)
+    await app[VIDEOS].delete(video_id)
 
 
 async def renew_upload_token(request: web.Request) -> web.Response:
@@ -183,9 +194,7 @@ async def delete_video(request: web.Request) -> web.Response:
     deleted = VideoDeleted(owner=video.owner, prefixes=prefixes)
     event_id = stable_event_id(VideoDeleted.TYPE, video.video_id)
     await request.app[BUS].publish(Envelope.wrap(deleted, video_id=video.video_id, event_id=event_id))
-    await request.app[CONTENT_KEYS].forget(video.video_id)
-    await forget_video(request.app, video.video_id)
-    await request.app[VIDEOS].delete(video.video_id)
+    await forget_records(request.app, video.video_id)
     request.app[THUMBNAILS].forget(video.video_id)
     return web.Response(status=204)
 

@@ -20,7 +20,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from vodkit_shared.content_keys import ContentKeys, decrypt_segment, key_index
+from vodkit_shared.content_keys import ContentKeys, decrypt_segment, media_sequence, tagged_key
 from vodkit_shared.media_input import MediaInput
 from vodkit_shared.scratch import scratch_dir
 from vodkit_shared.service import ApiError
@@ -106,7 +106,7 @@ class Thumbnails:
         """The segment decrypted, if the playlist says it is encrypted (as a player would decrypt it)."""
         if at.key is None:
             return data
-        key = await self._keys.key(video_id, key_index(at.key))
+        key = await self._keys.key(video_id, at.key)
         if key is None:
             raise ApiError(404, "not_found", "no frame at that time")
         return await asyncio.to_thread(decrypt_segment, data, key, at.sequence)
@@ -133,19 +133,17 @@ class SegmentAt:
     name: str
     offset_s: float  # how far into the segment the time is
     init: str | None  # the fMP4 init segment, if any
-    key: str | None  # the key's name, if the segment is encrypted (AES-128)
+    key: int | None  # the key's index, if the segment is encrypted (AES-128)
     sequence: int  # its media sequence number: an encrypted segment's IV
 
 
 def _segment_at(playlist: str, t: float) -> SegmentAt:
     init = re.search(r'#EXT-X-MAP:URI="([^"?]+)"', playlist)
-    first = re.search(r"^#EXT-X-MEDIA-SEQUENCE:(\d+)$", playlist, re.MULTILINE)
-    sequence = int(first.group(1)) if first else 0
+    sequence = media_sequence(playlist)
     start, duration, key, chosen = 0.0, None, None, None
     for line in playlist.splitlines():
         if line.startswith("#EXT-X-KEY:"):
-            found = re.search(r'URI="(?:[^"?]*/)?([^"?/]+)', line)
-            key = found.group(1) if found and "METHOD=AES-128" in line else None
+            key = tagged_key(line)
         elif line.startswith("#EXTINF:"):
             duration = float(line[len("#EXTINF:") :].split(",")[0])
         elif line and not line.startswith("#") and duration is not None:

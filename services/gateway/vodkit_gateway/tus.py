@@ -14,12 +14,11 @@ from typing import cast
 
 from aiohttp import web
 
-from vodkit_gateway.api import protect, public_base
+from vodkit_gateway.api import forget_records, public_base, record_new_video
 from vodkit_gateway.auth import caller, owned_video
-from vodkit_gateway.keys import CONTENT_KEYS, SETTINGS, TOKENS, VIDEOS
+from vodkit_gateway.keys import SETTINGS, TOKENS
 from vodkit_gateway.upload_proxy import forward
 from vodkit_gateway.videos import Encryption, VideoRecord
-from vodkit_gateway.watermarks import forget_video, snapshot_default
 from vodkit_shared.headers import base64_value, byte_count
 from vodkit_shared.service import ApiError
 
@@ -81,18 +80,15 @@ async def create(request: web.Request) -> web.Response:
     asked = metadata.get("encryption")
     if asked not in (None, "none", "aes-128"):
         raise ApiError(400, "bad_request", "Upload-Metadata encryption must be none or aes-128")
-    video_id = str(uuid.uuid4())
-    encryption = await protect(request, video_id, cast(Encryption | None, asked))
-    video = VideoRecord(video_id=video_id, owner=user, filename=filename[:255], size=length, encryption=encryption)
-    await request.app[VIDEOS].create(video)
-    await snapshot_default(request.app, user, video_id)  # its owner's default watermark, as it is now
+    video = VideoRecord(video_id=str(uuid.uuid4()), owner=user, filename=filename[:255], size=length)
+    video = await record_new_video(request, video, cast(Encryption | None, asked))
     try:
         response = await _forward(request, video, f"/api/tus/{video.video_id}")
     except ApiError:
-        await _forget(request, video_id)
+        await forget_records(request.app, video.video_id)
         raise
     if response.status != 201:  # nothing was stored: no video is left waiting for an upload that never was
-        await _forget(request, video_id)
+        await forget_records(request.app, video.video_id)
         return response
     response.headers["Location"] = f"{public_base(request)}/api/uploads/{video.video_id}"
     return response
@@ -120,12 +116,6 @@ def _upload_length(request: web.Request) -> int:
     if length > request.app[SETTINGS].max_upload_bytes:
         raise ApiError(413, "too_large", f"a video may be at most {request.app[SETTINGS].max_upload_bytes} bytes")
     return length
-
-
-async def _forget(request: web.Request, video_id: str) -> None:
-    await request.app[VIDEOS].delete(video_id)
-    await request.app[CONTENT_KEYS].forget(video_id)
-    await forget_video(request.app, video_id)
 
 
 def _metadata(header: str) -> dict[str, str]:

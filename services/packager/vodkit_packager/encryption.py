@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 from pathlib import Path
 
 from vodkit_packager.hls import Segment
-from vodkit_shared.content_keys import ContentKeys, EncryptionPolicy, encrypt_segment, key_name
-
-_MEDIA_SEQUENCE = re.compile(r"^#EXT-X-MEDIA-SEQUENCE:(\d+)$", re.MULTILINE)
+from vodkit_shared.content_keys import ContentKeys, EncryptionPolicy, encrypt_segment, key_tag, media_sequence
 
 
 async def encrypt_rendition(
@@ -27,7 +24,7 @@ async def encrypt_rendition(
     rotation = policy.rotation_segments
     video_keys = await keys.keys_for(video_id, math.ceil(len(segments) / rotation))
     text = await asyncio.to_thread(playlist.read_text)
-    first = _first_sequence(text)
+    first = media_sequence(text)
     for index, segment in enumerate(segments):
         path = out_dir / segment.name
         data = await asyncio.to_thread(path.read_bytes)
@@ -42,13 +39,7 @@ def keyed_playlist(text: str, rotation_segments: int) -> str:
     for line in text.split("\n"):
         if line.startswith("#EXTINF:"):
             if index % rotation_segments == 0:
-                uri = f"../keys/{key_name(index // rotation_segments)}"
-                lines.append(f'#EXT-X-KEY:METHOD=AES-128,URI="{uri}"')
+                lines.append(key_tag(index // rotation_segments))
             index += 1
         lines.append(line)
     return "\n".join(lines)
-
-
-def _first_sequence(text: str) -> int:
-    found = _MEDIA_SEQUENCE.search(text)
-    return int(found.group(1)) if found else 0
