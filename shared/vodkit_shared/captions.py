@@ -20,6 +20,9 @@ from dataclasses import dataclass
 LANGUAGE_PATTERN = r"[a-z]{2,3}(?:-[A-Z][a-z]{3})?(?:-(?:[A-Z]{2}|[0-9]{3}))?"
 MAX_CUES = 20_000
 MAX_CUE_TEXT = 2_000  # characters of one cue's text
+SHORTEST_SEGMENT_S = 6  # the shortest HLS segment a ladder is cut in, for `repeated_bytes`
+MAX_REPEATED_BYTES = 8 * 1024**2  # of a track's WebVTT segments together (`repeated_bytes`)
+_TIMING_BYTES = 32  # "00:00:00.000 --> 00:00:00.000 " and the blank line after a cue
 _MAX_MS = 100 * 3600 * 1000  # 100 hours
 _VTT_TIME = r"(?:(\d{2,3}):)?([0-5]\d):([0-5]\d)\.(\d{3})"
 _SRT_TIME = r"(\d{1,3}):([0-5]\d):([0-5]\d)[,.](\d{3})"
@@ -225,15 +228,28 @@ def segments(cues: list[Cue], durations: list[float], mpegts: int) -> list[Subti
     Cue times stay those of the whole video; `X-TIMESTAMP-MAP` maps WebVTT's 0 to `mpegts`, the first
     video presentation time (90 kHz) of the packaged segments, so a player lines them up. A cue that
     spans a boundary is in both segments (players drop the repeat); cues beyond the last segment go.
+    Each segment lists its cues by start time, as WebVTT wants them.
+
+    One sweep over the cues sorted by start: the work is the cues plus the segments plus what is
+    written, never cues × segments. What is written is bounded where a file is accepted (`repeated_bytes`).
     """
     header = f"X-TIMESTAMP-MAP=MPEGTS:{mpegts},LOCAL:00:00:00.000"
+    ordered = sorted(cues, key=lambda c: c.start_ms)
     out: list[SubtitleSegment] = []
+    active: list[Cue] = []  # started before the segment's end, not yet over by its start
+    following = 0
     start_ms = 0.0
     for index, duration in enumerate(durations):
         end_ms = start_ms + duration * 1000
         last = index == len(durations) - 1
-        inside = [c for c in cues if _overlaps(c, start_ms, end_ms, last)]
+        while following < len(ordered) and (
+            ordered[following].start_ms < end_ms or (last and ordered[following].start_ms == end_ms)
+        ):
+            active.append(ordered[following])
+            following += 1
+        inside = [c for c in active if _overlaps(c, start_ms, end_ms, last)]
         out.append(SubtitleSegment(segment_name(index), duration, to_webvtt(inside, header)))
+        active = [c for c in active if c.end_ms > end_ms]  # what can still overlap the next segment
         start_ms = end_ms
     return out
 
@@ -242,6 +258,23 @@ def _overlaps(cue: Cue, start_ms: float, end_ms: float, last: bool) -> bool:
     if cue.start_ms == cue.end_ms:  # an instant belongs to the segment it falls in
         return start_ms <= cue.start_ms < end_ms or (last and cue.start_ms == end_ms)
     return cue.start_ms < end_ms and cue.end_ms > start_ms
+
+
+def repeated_bytes(cues: list[Cue], segment_s: float = SHORTEST_SEGMENT_S) -> int:
+    """About how many bytes `segments` writes for `cues` at segments of `segment_s`: each cue (its text
+    and timing line) once in every segment it spans. A few cues spanning hours would be written
+    thousands of times over, so the gateway refuses a file above `MAX_REPEATED_BYTES`."""
+    step = round(segment_s * 1000)
+    return sum((len(c.text.encode()) + _TIMING_BYTES) * (c.end_ms // step - c.start_ms // step + 1) for c in cues)
+
+
+def check_repeats(cues: list[Cue]) -> None:
+    """CaptionError for cues that would be written over and over: each is in every segment it spans."""
+    if repeated_bytes(cues) > MAX_REPEATED_BYTES:
+        raise CaptionError(
+            "cues overlap for too long: cut along the video's segments they would make over "
+            f"{MAX_REPEATED_BYTES // 1024**2} MiB of WebVTT; shorten long cues or remove overlapping ones"
+        )
 
 
 def media_playlist(parts: list[SubtitleSegment]) -> str:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
 from vodkit_shared.captions import (
     LANGUAGE_PATTERN,
+    MAX_REPEATED_BYTES,
     CaptionError,
     Cue,
+    check_repeats,
     check_within,
     clipped,
     default_language,
     media_playlist,
     parse,
+    repeated_bytes,
     segments,
     to_webvtt,
 )
@@ -114,7 +118,7 @@ def test_cues_are_cut_along_the_video_segments_with_a_timestamp_map() -> None:
     header = "WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:132000,LOCAL:00:00:00.000\n\n"
     assert parts[0].text == header + "00:00:02.000 --> 00:00:04.000\nacross\n"
     assert parts[1].text == (
-        header + "00:00:06.500 --> 00:00:07.000\nsecond only\n\n00:00:06.000 --> 00:00:06.000\ninstant\n"
+        header + "00:00:06.000 --> 00:00:06.000\ninstant\n\n00:00:06.500 --> 00:00:07.000\nsecond only\n"
     )
     spanning = segments([Cue(5000, 7000, "spans")], [6.0, 2.0], 0)
     assert all("spans" in p.text for p in spanning)  # in both: players drop the repeat
@@ -146,3 +150,26 @@ def test_the_default_track_is_the_last_made_default_else_the_first_added() -> No
     assert default_language({}) is None
     assert default_language({"fr": (2, False), "en": (1, False)}) == "en"
     assert default_language({"fr": (2, True), "en": (1, False), "de": (3, True)}) == "de"
+
+
+def test_segmenting_sweeps_once_instead_of_comparing_every_cue_with_every_segment() -> None:
+    # 20,000 short cues over 2 h in 4 s segments: 36 million cue × segment comparisons took ~15 s before
+    cues = [Cue(i * 360, i * 360 + 300, "x") for i in range(20_000)]
+    started = time.perf_counter()
+    parts = segments(cues, [4.0] * 1800, 0)
+    assert time.perf_counter() - started < 2.0
+    assert 20_000 <= sum(p.text.count("-->") for p in parts) < 22_000  # a few span a boundary
+    unsorted = segments([Cue(6500, 7000, "late"), Cue(6000, 6000, "instant"), Cue(0, 7000, "long")], [6.0, 2.0], 0)
+    assert unsorted[1].text.index("long") < unsorted[1].text.index("instant") < unsorted[1].text.index("late")
+
+
+def test_cues_that_would_be_repeated_over_many_segments_are_refused() -> None:
+    # the review's file: 15,000 cues each spanning 99 hours, under 512 KiB, ~900 MB of segments on a 2 h video
+    data = b"WEBVTT\n\n" + b"00:00.000 --> 99:00:00.000\nx\n\n" * 15_000
+    cues = parse(data, 512 * 1024)
+    assert repeated_bytes(cues) > MAX_REPEATED_BYTES
+    with pytest.raises(CaptionError, match="cues overlap for too long"):
+        check_repeats(cues)
+    # a whole film's worth of ordinary cues, and one cue shown all along, pass
+    ordinary = [Cue(i * 3000, i * 3000 + 2500, "a line of dialogue, about this long") for i in range(2400)]
+    check_repeats([*ordinary, Cue(0, 2 * 3600 * 1000, "LIVE")])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +14,7 @@ from tests.unit.conftest import Adapters
 from vodkit_packager.hls import FORMATS, SubtitleRendition, Variant, master_playlist
 from vodkit_packager.packages import Packages
 from vodkit_packager.subtitles import Subtitles, SubtitleSets
+from vodkit_shared import captions
 from vodkit_shared.events import (
     Envelope,
     SubtitlesAdded,
@@ -160,3 +163,18 @@ async def test_subtitles_of_a_deleted_video_write_nothing(rig: Rig) -> None:
     await rig.subtitles.on_added(added("en", 1))
     assert await rig.storage.keys(f"hls/{VIDEO}/") == []
     assert rig.published == []  # and nothing was published: nothing was written to announce
+
+
+async def test_a_track_is_cut_off_the_event_loop(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    threads: list[threading.Thread] = []
+    cut = captions.segments
+
+    def segments(*args: Any) -> list[captions.SubtitleSegment]:
+        threads.append(threading.current_thread())
+        return cut(*args)
+
+    monkeypatch.setattr(captions, "segments", segments)
+    await packaged(rig)
+    await rig.subtitles.on_added(added("en", 1))
+    assert threads
+    assert threading.main_thread() not in threads  # before: run inline, on the loop's thread

@@ -12,6 +12,7 @@ its event carries, so the packager can tell a stale change from a newer one.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Literal
 
@@ -72,13 +73,14 @@ async def add_subtitles(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     form = await _read_form(request, settings.max_subtitle_bytes)
     language, label, default = _language(form), _label(form), _default(form)
-    try:
-        cues = captions.parse(form.get("file", b""), settings.max_subtitle_bytes)
+    try:  # parsing 512 KiB takes a while: off the event loop
+        cues = await asyncio.to_thread(captions.parse, form.get("file", b""), settings.max_subtitle_bytes)
         if video.status == "completed" and video.duration_s is not None:
             captions.check_within(cues, video.duration_s)
+        captions.check_repeats(cues)
     except captions.CaptionError as error:  # its size was bounded as it was read (413)
         raise ApiError(400, "bad_subtitles", str(error)) from None
-    webvtt = captions.to_webvtt(cues)
+    webvtt = await asyncio.to_thread(captions.to_webvtt, cues)
     if len(webvtt.encode()) > settings.max_subtitle_bytes:
         raise ApiError(413, "too_large", f"as WebVTT the subtitles exceed {settings.max_subtitle_bytes} bytes")
     full = False

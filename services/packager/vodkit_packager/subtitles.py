@@ -248,8 +248,7 @@ class Subtitles:
     ) -> None:
         assert track.key is not None
         text = (await self._storage.get_bytes(track.key)).decode()
-        cues = captions.clipped(captions.parse_webvtt(text), sum(durations))  # a track added early may run on
-        parts = captions.segments(cues, durations, mpegts)
+        parts = await asyncio.to_thread(_cut, text, durations, mpegts)  # CPU work: off the event loop
         prefix = subtitles_prefix(video_id, language)
         for part in parts:
             await self._storage.put_bytes(prefix + part.name, part.text.encode(), VTT_TYPE)
@@ -302,6 +301,11 @@ async def _start_pts(path: Path, container: str) -> int:
     streams = info["streams"]
     video = [s for s in streams if s.get("codec_type") == "video"] or streams  # audio alone: its own start
     return round(float(video[0].get("start_time", 0)) * 90_000)
+
+
+def _cut(webvtt: str, durations: list[float], mpegts: int) -> list[captions.SubtitleSegment]:
+    cues = captions.clipped(captions.parse_webvtt(webvtt), sum(durations))  # a track added early may run on
+    return captions.segments(cues, durations, mpegts)
 
 
 def _prepend(head: Path, path: Path) -> None:
