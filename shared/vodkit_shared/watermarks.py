@@ -7,7 +7,8 @@ uploads). The gateway never writes objects (least privilege) and the PNG is smal
 sides), so it lives in the document, base64.
 
 The PNG is hostile input. `check_png` reads it in pure Python before anything else does: the signature,
-every chunk's length and CRC, IHDR (sides within bounds, a valid colour type and bit depth), alpha (a
+every chunk's length and CRC, IHDR (sides within bounds, at most `MAX_ASPECT` to 1 either way, a valid
+colour type and bit depth), alpha (a
 colour type with an alpha channel, or a tRNS chunk), nothing after IEND, and the image data inflating to
 exactly the size IHDR implies (streamed, so a deflate bomb costs nothing). ffmpeg then opens it with its
 demuxer forced (`MediaInput.own(path, "png_pipe")`), so no uploaded byte picks a demuxer, protocol or path.
@@ -32,6 +33,9 @@ MAX_MARGIN = 0.5  # of the frame height
 MAX_SCALE = 1.0  # the watermark's height, of the frame height
 DEFAULT_MAX_BYTES = 256 * 1024
 DEFAULT_MAX_SIDE = 1024
+# Longer side to shorter: the transcoder scales it into a box of the frame, and a sliver would scale to nothing
+# (or, scaled to a height alone, to a picture far wider than the frame).
+MAX_ASPECT = 16
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _ALPHA_TYPES = {4, 6}  # grey + alpha, RGBA
 _DEPTHS = {0: {1, 2, 4, 8, 16}, 2: {8, 16}, 3: {1, 2, 4, 8}, 4: {8, 16}, 6: {8, 16}}  # colour type → bit depths
@@ -132,6 +136,8 @@ def check_png(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES, max_side: int = D
     width, height, depth, colour, compression, filtering, interlace = struct.unpack(">IIBBBBB", chunks[0][1])
     if not (1 <= width <= max_side and 1 <= height <= max_side):
         raise WatermarkRefused(f"a watermark is 1 to {max_side} pixels on each side, not {width}x{height}")
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise WatermarkRefused(f"a watermark's longer side is at most {MAX_ASPECT} times its shorter: {width}x{height}")
     if depth not in _DEPTHS.get(colour, set()) or compression or filtering or interlace > 1:
         raise WatermarkRefused("the PNG's header is not valid")
     names = [name for name, _ in chunks]

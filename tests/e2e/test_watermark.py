@@ -99,7 +99,9 @@ async def test_the_default_watermark_is_burned_into_every_rung_of_videos_created
 
 async def test_only_a_png_with_transparency_is_taken(embedded: Deployment) -> None:
     alice = Client(embedded.base_url, embedded.token("dave"))
-    for refused, reason in ((JPEG, "not a PNG"), (solid_png(8, 8, alpha=False), "no transparency")):
+    refusals = [(JPEG, "not a PNG"), (solid_png(8, 8, alpha=False), "no transparency")]
+    refusals.append((solid_png(1024, 1), "at most 16 times"))  # it made a picture ffmpeg refused
+    for refused, reason in refusals:
         reply = await alice.call("PUT", "/api/watermark", alice.user_token, data=form(refused))
         assert reply.status == 400, reply.body
         assert reason in reply.body["error"]["message"]

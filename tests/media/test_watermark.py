@@ -59,6 +59,17 @@ async def test_every_rung_carries_the_watermark_blended_at_its_opacity(
         )
 
 
+async def test_a_png_far_wider_than_high_is_scaled_into_the_frame(source: Path, tmp_path: Path) -> None:
+    """Scaled to a height alone, 1024x1 at a scale of 1.0 was a 737,280-pixel-wide picture: ffmpeg refused it.
+    (The gateway refuses such a PNG; the transcoder must not fail on one that reached the store.)"""
+    png = tmp_path / "sliver.png"
+    png.write_bytes(solid_png(1024, 1, (*COLOUR, 255)))
+    wide = Overlay(png, PLACEMENT.model_copy(update={"scale": 1.0}))
+    job = await ladder(source, tmp_path / "out", wide)
+    for rung in job.rungs:
+        assert job.output(rung).stat().st_size > 0
+
+
 async def test_a_chunk_of_a_long_source_carries_it_too(source: Path, mark: Overlay, tmp_path: Path) -> None:
     window = Chunk(index=1, count=2, start_s=1.0, end_s=None, run=0)  # from 1 s: the input seeks, `trim` cuts
     clean = await ladder(source, tmp_path / "clean", None, window)

@@ -34,6 +34,10 @@ def test_a_png_with_an_alpha_channel_is_accepted_with_its_sides() -> None:
     assert (info.width, info.height) == (40, 30)
 
 
+def test_a_png_sixteen_times_as_wide_as_high_or_as_high_as_wide_is_accepted() -> None:
+    assert (check_png(solid_png(64, 4)).width, check_png(solid_png(4, 64)).height) == (64, 64)
+
+
 def test_a_palette_png_with_a_trns_chunk_has_transparency() -> None:
     rows = b"\x00\x00\x00" * 2
     data = png_with((2, 2, 8, 3), rows, chunk(b"PLTE", b"\xff\x00\x00"), chunk(b"tRNS", b"\x80"))
@@ -47,6 +51,8 @@ def test_a_palette_png_with_a_trns_chunk_has_transparency() -> None:
         (solid_png(8, 8, alpha=False), "no transparency"),
         (solid_png(8, 8)[:-20], "cut short"),
         (solid_png(2000, 1), "1 to 1024 pixels"),
+        (solid_png(1024, 1), "at most 16 times"),  # scaled to a height, it was a picture 1024 times as wide
+        (solid_png(1, 17), "at most 16 times"),
         (solid_png(8, 8) + b"#EXTM3U\n", "bytes after its end"),
         (png_with((8, 8, 8, 6), b"\x00" * 10), "does not match its size"),
         (png_with((8, 8, 8, 6), b"\x00" * (8 * 33) * 1000), "does not match its size"),  # a deflate bomb, small
@@ -85,7 +91,7 @@ def test_the_ladder_overlays_once_before_the_split_and_decodes_the_source_once()
     graph = argv[argv.index("-filter_complex") + 1]
     assert graph.count("overlay") == 1
     assert graph.index("overlay") < graph.index("split")
-    assert "scale=-1:144" in graph  # 0.2 of the source's 720 lines
+    assert "scale=force_original_aspect_ratio=decrease:h=144:w=1280" in graph  # 0.2 of 720 lines, in the frame
     assert "colorchannelmixer=aa=0.5" in graph
     assert "x=36:y=36" in graph.replace("overlay=eof_action=repeat:", "overlay=")  # 0.05 of 720, top left
 
@@ -120,6 +126,6 @@ def test_the_preview_is_watermarked_after_its_downscale() -> None:
     assert inputs(argv) == ["file:/in/source", "file:/work/watermark.png"]
     graph = argv[argv.index("-filter_complex") + 1]
     assert graph.index("scale=854:480") < graph.index("overlay")
-    assert "scale=-1:96" in graph  # 0.2 of the preview's 480 lines
+    assert "scale=w=854:h=96:force_original_aspect_ratio=decrease" in graph  # 0.2 of the preview's 480 lines
     assert argv[argv.index("-map") + 1] == "[v]"
     assert "-vf" not in argv

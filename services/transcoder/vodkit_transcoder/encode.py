@@ -108,7 +108,8 @@ def command(job: EncodeJob) -> list[str]:
         start, end = window.start_s + job.info.start_s, window.end_s
         video = video.filter("trim", start=start, **({"end": end + job.info.start_s} if end is not None else {}))
     video = tonemapped(video) if job.info.hdr else video
-    video = job.watermark.burn(video, job.info.height) if job.watermark else video  # once, before the split
+    if job.watermark:  # once, before the split
+        video = job.watermark.burn(video, job.info.width, job.info.height)
     if window:  # no storyboard: it is made from the stitched rendition
         split, outputs = video.filter_multi_output("split", len(job.rungs)), []
     else:

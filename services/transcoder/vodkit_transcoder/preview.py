@@ -85,7 +85,7 @@ def command(
     if watermark is None:
         video = ["-map", "0:v:0", "-vf", scaled]
     else:  # burned in after the downscale (every length is a share of the height): cheaper, and the same look
-        marked = watermark.graph("small", height, 1, "v")
+        marked = watermark.graph("small", width, height, 1, "v")
         video = ["-filter_complex", f"[0:v:0]{scaled}[small];{marked}", "-map", "[v]"]
     return [
         "ffmpeg",

@@ -4,7 +4,8 @@ The gateway keeps it in the metadata store (`vodkit_shared.watermarks`); the job
 record at its start, checks the PNG again (the store is shared: defence in depth), and writes it into the
 job's scratch space, where ffmpeg opens it with its demuxer forced (`png_pipe`) and the file protocol
 alone. Every length is a fraction of the frame's height, so the ladder overlays it once on the source's
-frames and every rung, scaled down with them, shows it alike.
+frames and every rung, scaled down with them, shows it alike. It is scaled into a box as wide as the frame
+and its share of the height, keeping its aspect ratio: no PNG makes a picture wider than the frame.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import ffmpeg
 
 from vodkit_shared.media_input import MediaInput
-from vodkit_shared.watermarks import Placement, Watermarks, check_png, video_key
+from vodkit_shared.watermarks import MAX_ASPECT, Placement, Watermarks, check_png, video_key
 from vodkit_transcoder.errors import TranscodeRefused
 
 FILE_NAME = "watermark.png"
@@ -37,26 +38,29 @@ class Overlay:
     def input(self) -> MediaInput:
         return MediaInput.own(self.png, "png_pipe")
 
-    def geometry(self, frame_height: int) -> tuple[int, str, str]:
-        """Its height in pixels and the overlay's x and y expressions on a frame `frame_height` high."""
-        height = max(2, round(self.placement.scale * frame_height))
+    def geometry(self, frame_width: int, frame_height: int) -> tuple[int, int, str, str]:
+        """The box it is scaled into (its share of the height, no wider than the frame) in pixels, and the
+        overlay's x and y expressions on a frame `frame_width` by `frame_height`."""
+        # at least MAX_ASPECT high: a PNG of the tallest shape accepted still scales to a pixel's width
+        height = max(MAX_ASPECT, round(self.placement.scale * frame_height))
         margin = round(self.placement.margin * frame_height)
         x = f"main_w-overlay_w-{margin}" if self.placement.position.endswith("right") else str(margin)
         y = f"main_h-overlay_h-{margin}" if self.placement.position.startswith("bottom") else str(margin)
-        return height, x, y
+        return frame_width, height, x, y
 
-    def burn(self, video: Any, frame_height: int) -> Any:
-        """`video` (an ffmpeg-python stream of frames `frame_height` high) with the watermark on it."""
-        height, x, y = self.geometry(frame_height)
+    def burn(self, video: Any, frame_width: int, frame_height: int) -> Any:
+        """`video` (an ffmpeg-python stream of frames `frame_width` by `frame_height`) with the watermark on it."""
+        width, height, x, y = self.geometry(frame_width, frame_height)
         mark = ffmpeg.input(self.input.url, **self.input.options).video
-        mark = mark.filter("scale", -1, height).filter("format", "rgba")
+        mark = mark.filter("scale", w=width, h=height, force_original_aspect_ratio="decrease").filter("format", "rgba")
         mark = mark.filter("colorchannelmixer", aa=self.placement.opacity)
         return ffmpeg.overlay(video, mark, x=x, y=y, eof_action="repeat")
 
-    def graph(self, main: str, frame_height: int, input_index: int, out: str) -> str:
+    def graph(self, main: str, frame_width: int, frame_height: int, input_index: int, out: str) -> str:
         """The same as a -filter_complex fragment: `[main]` with the watermark (input `input_index`) as `[out]`."""
-        height, x, y = self.geometry(frame_height)
-        mark = f"[{input_index}:v]scale=-1:{height},format=rgba,colorchannelmixer=aa={self.placement.opacity}[mark]"
+        width, height, x, y = self.geometry(frame_width, frame_height)
+        scale = f"scale=w={width}:h={height}:force_original_aspect_ratio=decrease"
+        mark = f"[{input_index}:v]{scale},format=rgba,colorchannelmixer=aa={self.placement.opacity}[mark]"
         return f"{mark};[{main}][mark]overlay=x={x}:y={y}:eof_action=repeat[{out}]"
 
 
