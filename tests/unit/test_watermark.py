@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import struct
+import threading
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.watermark_pictures import chunk, solid_png
-from vodkit_shared.watermarks import Placement, WatermarkRefused, check_png
-from vodkit_transcoder import preview
+from vodkit_shared.metadata.port import MetadataStore
+from vodkit_shared.watermarks import (
+    COLLECTION,
+    Placement,
+    Watermark,
+    WatermarkRefused,
+    Watermarks,
+    check_png,
+    video_key,
+)
+from vodkit_transcoder import preview, watermark
 from vodkit_transcoder.encode import EncodeJob, command
 from vodkit_transcoder.jobs import Chunk
 from vodkit_transcoder.ladder import plan_ladder
 from vodkit_transcoder.source import SourceInfo
-from vodkit_transcoder.watermark import Overlay
+from vodkit_transcoder.watermark import Overlay, fetch_overlay
 
 pytestmark = pytest.mark.unit
 MARK = Overlay(Path("/work/watermark.png"), Placement(position="top-left", margin=0.05, scale=0.2, opacity=0.5))
@@ -129,3 +140,22 @@ def test_the_preview_is_watermarked_after_its_downscale() -> None:
     assert "scale=w=854:h=96:force_original_aspect_ratio=decrease" in graph  # 0.2 of the preview's 480 lines
     assert argv[argv.index("-map") + 1] == "[v]"
     assert "-vf" not in argv
+
+
+async def test_the_transcoder_checks_the_png_again_off_the_event_loop(
+    store: MetadataStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records, png = Watermarks(store.collection(COLLECTION)), solid_png(16, 16)
+    await records.put(video_key("v1"), Watermark.of(png, Placement(), check_png(png), 0.0))
+    threads: list[threading.Thread] = []
+
+    def checked(*args: Any) -> object:
+        threads.append(threading.current_thread())
+        return check_png(*args)
+
+    monkeypatch.setattr(watermark, "check_png", checked)
+    overlay = await fetch_overlay(records, "v1", tmp_path)
+    assert overlay is not None
+    assert overlay.png.read_bytes() == png
+    assert threads
+    assert threading.main_thread() not in threads  # before: inline, on the loop's thread (up to 4096 px)
