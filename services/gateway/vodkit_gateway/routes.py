@@ -112,6 +112,13 @@ SUBTITLE_SEGMENT = Param(
     "A WebVTT segment of the subtitle rendition.",
     route_pattern=playback.SUBTITLE_SEGMENT_PATTERN,
 )
+SUBTITLE_REVISION = Param(
+    "revision",
+    "path",
+    {"type": "string", "pattern": f"^{playback.SUBTITLE_REVISION_PATTERN}$"},
+    "A version of the track (the video's subtitle revision that made it), as the master names it.",
+    route_pattern=playback.SUBTITLE_REVISION_PATTERN,
+)
 THUMBNAIL_TIME = Param(
     "t", "query", {"type": "string", "pattern": r"^[0-9]{1,6}(\.[0-9]{1,3})?$"}, "Seconds into the video, e.g. 12.5."
 )
@@ -790,16 +797,33 @@ OPERATIONS: list[Operation] = [
     _playback("getDownload", "download/{rung}.mp4", playback.serve_download, "A rung as an MP4 file to save", RUNG),
     _playback(
         "getSubtitlePlaylist",
-        "subtitles/{language}/playlist.m3u8",
+        "subtitles/{language}/{revision}/playlist.m3u8",
         playback.serve_subtitle_playlist,
         "A subtitle rendition's playlist",
         LANGUAGE,
+        SUBTITLE_REVISION,
     ),
     _playback(
         "getSubtitleSegment",
-        "subtitles/{language}/{segment}",
+        "subtitles/{language}/{revision}/{segment}",
         playback.serve_subtitle_segment,
         "A WebVTT segment of a subtitle rendition",
+        LANGUAGE,
+        SUBTITLE_REVISION,
+        SUBTITLE_SEGMENT,
+    ),
+    _playback(
+        "getLegacySubtitlePlaylist",
+        "subtitles/{language}/playlist.m3u8",
+        playback.serve_legacy_subtitle_playlist,
+        "A subtitle rendition's playlist, as masters written before per-version folders name it",
+        LANGUAGE,
+    ),
+    _playback(
+        "getLegacySubtitleSegment",
+        "subtitles/{language}/{segment}",
+        playback.serve_legacy_subtitle_segment,
+        "A WebVTT segment of a subtitle rendition, as masters written before per-version folders name it",
         LANGUAGE,
         SUBTITLE_SEGMENT,
     ),

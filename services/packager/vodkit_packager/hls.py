@@ -123,11 +123,21 @@ def codecs(streams: list[dict[str, Any]]) -> str:
 
 @dataclass(frozen=True)
 class SubtitleRendition:
-    """A subtitle track as the master lists it (`subtitles/{language}/playlist.m3u8`, see subtitles.py)."""
+    """A subtitle track as the master lists it (`subtitles/{language}/{revision}/playlist.m3u8`, see subtitles.py)."""
 
     language: str  # BCP 47, as `vodkit_shared.captions.LANGUAGE_PATTERN` allows
     label: str  # the gateway allows no '"' and no line break in it
     default: bool
+    revision: int  # each version of a track has its own objects, never replaced under their names
+
+    @property
+    def path(self) -> str:
+        """Its folder, relative to the master."""
+        return subtitle_path(self.language, self.revision)
+
+
+def subtitle_path(language: str, revision: int) -> str:
+    return f"subtitles/{language}/{revision:08d}/"
 
 
 SUBTITLE_GROUP = "subs"
@@ -141,7 +151,7 @@ def master_playlist(
         lines.append(
             f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="{SUBTITLE_GROUP}",NAME="{track.label}",'
             f'LANGUAGE="{track.language}",DEFAULT={"YES" if track.default else "NO"},AUTOSELECT=YES,FORCED=NO,'
-            f'URI="subtitles/{track.language}/{PLAYLIST}"'
+            f'URI="{track.path}{PLAYLIST}"'
         )
     group = f',SUBTITLES="{SUBTITLE_GROUP}"' if subtitles else ""
     for v in sorted(variants, key=lambda v: v.height, reverse=True):

@@ -1,16 +1,19 @@
 """Subtitle tracks as HLS subtitle renditions: `subtitles.added` / `subtitles.removed` in, `subtitles.published` out.
 
 The gateway validated each track and sends it whole as WebVTT; the packager keeps it at
-`hls/{videoId}/subtitles/{language}/source_{revision}.vtt` (so whatever removes the video's HLS removes it
-too) and the video's tracks in its collection `packager_subtitles`. Whenever the set changes on a
-packaged video, or the ladder's master is written, each track is cut along the video's segments
+`hls/{videoId}/subtitles/{language}/{revision}/source.vtt` (so whatever removes the video's HLS removes it
+too) and the video's tracks in its collection `packager_subtitles`. Each version of a track has its own
+folder, written once and never replaced under its names. Whenever the set changes on a packaged
+video, or the ladder's master is written, each track not yet written for its revision is cut along the video's segments
 (`vodkit_shared.captions.segments`: same durations as the video's playlist, `X-TIMESTAMP-MAP` at the
 first video timestamp of the packaged segments) and the master is written again with an
 `EXT-X-MEDIA TYPE=SUBTITLES` group; then `subtitles.published` names what the master lists.
 
 Changes carry the video's subtitle revision (the gateway counts them): a change older than what the
 record holds for its language is stale and dropped, so duplicates and reordered events change nothing.
-A removal stays in the record as a tombstone for the same reason. A track added before the video is
+A removal stays in the record as a tombstone for the same reason. A language's older versions are removed
+only after the master naming its newest (or none) is written, so a removal racing a new version never
+deletes the new one. A track added before the video is
 packaged waits in the record; cues beyond the video's end are clipped when it is published.
 Ended videos follow `vodkit_shared.lifecycle`: their subtitle events are dropped, and what was
 written while one ended is removed.
@@ -35,6 +38,7 @@ from vodkit_packager.hls import (
     Variant,
     master_playlist,
     parse_media_playlist,
+    subtitle_path,
 )
 from vodkit_packager.packages import Packages
 from vodkit_shared import captions
@@ -51,19 +55,25 @@ from vodkit_shared.lifecycle import EndedVideos
 from vodkit_shared.media_input import MediaInput
 from vodkit_shared.metadata import Collection, Document, DuplicateKey
 from vodkit_shared.scratch import scratch_dir
-from vodkit_shared.storage import ObjectStorage
+from vodkit_shared.storage import ObjectNotFound, ObjectStorage
 from vodkit_shared.tools import probe, run
 
 log = logging.getLogger(__name__)
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 VTT_TYPE = "text/vtt; charset=utf-8"
 SCRATCH_PREFIX = "vodkit-subtitles-"
+SOURCE = "source.vtt"  # the whole track, in its version's folder
 _ENCRYPTED = re.compile(r"^#EXT-X-KEY:METHOD=(?!NONE)", re.MULTILINE)
 _REWRITES = 3  # a master written from a set that changed meanwhile is written again, this many times at most
 
 
 def subtitles_prefix(video_id: str, language: str | None = None) -> str:
     return f"hls/{video_id}/subtitles/" + (f"{language}/" if language else "")
+
+
+def revision_prefix(video_id: str, language: str, revision: int) -> str:
+    """One version's folder: its source, its playlist and segments, never replaced under their names."""
+    return f"hls/{video_id}/{subtitle_path(language, revision)}"
 
 
 class SubtitleTrack(BaseModel):
@@ -167,13 +177,12 @@ class Subtitles:
         known = (await self._sets.get(video_id)).tracks.get(added.language)
         if known is not None and known.revision >= added.revision:
             return  # a duplicate, or older than what is recorded
-        key = f"{subtitles_prefix(video_id, added.language)}source_{added.revision:08d}.vtt"
+        key = revision_prefix(video_id, added.language, added.revision) + SOURCE
         await self._storage.put_bytes(key, added.webvtt.encode(), VTT_TYPE)
         track = SubtitleTrack(label=added.label, default=added.default, revision=added.revision, key=key)
         if await self._sets.change(video_id, added.language, track):
-            if known is not None and known.key and known.key != key:
-                await self._storage.delete(known.key)
             await self.republish(envelope)
+        await self._sweep(video_id, added.language)  # older versions; this one too, if it lost the race
         await self._discard_if_ended(envelope)
 
     async def on_removed(self, envelope: Envelope) -> None:
@@ -184,7 +193,7 @@ class Subtitles:
         tombstone = SubtitleTrack(label="", default=False, revision=removed.revision, removed=True)
         if await self._sets.change(video_id, removed.language, tombstone):
             await self.republish(envelope)  # the master stops listing it first, then its objects go
-            await self._storage.delete_prefix(subtitles_prefix(video_id, removed.language))
+            await self._sweep(video_id, removed.language)
         await self._discard_if_ended(envelope)
 
     async def republish(self, envelope: Envelope) -> None:
@@ -197,10 +206,13 @@ class Subtitles:
         await self.announce(envelope, written, always=True)
 
     async def master(self, video_id: str, variants: list[Variant]) -> tuple[str, MasterWritten]:
-        """The master of `variants` with every live track, each track's rendition written first."""
+        """The master of `variants` with every live track, each track's rendition written first (once per
+        revision: a version already written is kept as it is). A track whose version was swept meanwhile
+        (a newer one replaced it) is left out; `announce` sees the set changed and writes the master again."""
         subtitle_set = await self._sets.get(video_id)
         published = subtitle_set.published()
         renditions: list[SubtitleRendition] = []
+        listed: list[PublishedSubtitles] = []
         if published:
             rung, playlist = await self._first_playlist(video_id, variants)
             durations = [segment.duration_s for segment in parse_media_playlist(playlist)]
@@ -210,9 +222,13 @@ class Subtitles:
                 await self._sets.set_mpegts(video_id, mpegts)
             live = subtitle_set.live()
             for track in published:
-                await self._write_rendition(video_id, track.language, live[track.language], durations, mpegts)
-                renditions.append(SubtitleRendition(track.language, track.label, track.default))
-        return master_playlist(variants, self._format, renditions), MasterWritten(tuple(published))
+                try:
+                    await self._write_rendition(video_id, track.language, live[track.language], durations, mpegts)
+                except ObjectNotFound:
+                    continue
+                renditions.append(SubtitleRendition(track.language, track.label, track.default, track.revision))
+                listed.append(track)
+        return master_playlist(variants, self._format, renditions), MasterWritten(tuple(listed))
 
     async def announce(self, envelope: Envelope, written: MasterWritten, always: bool = False) -> None:
         """`subtitles.published` for what the master lists; the master again if the tracks changed since."""
@@ -221,7 +237,8 @@ class Subtitles:
             if now == written.tracks:
                 break
             package = await self._packages.get(envelope.video_id)
-            assert package is not None
+            if package is None or not package.done:
+                return  # its HLS went meanwhile (a failed run, a deleted video): nothing lists the tracks
             text, written = await self.master(envelope.video_id, list(package.variants.values()))
             await self._storage.put_bytes(f"hls/{envelope.video_id}/master.m3u8", text.encode(), PLAYLIST_TYPE)
             always = True
@@ -238,6 +255,21 @@ class Subtitles:
         """The video's HLS is gone (its objects with it): its record goes too."""
         await self._sets.delete(video_id)
 
+    async def _sweep(self, video_id: str, language: str) -> None:
+        """Remove the language's versions older than the one recorded (all of them, once it is removed).
+
+        Each version has its own folder, so a newer one being written meanwhile is never touched; run after
+        the master naming the newer one was written, so the master never names what is gone."""
+        track = (await self._sets.get(video_id)).tracks.get(language)
+        if track is None:
+            return
+        prefix = subtitles_prefix(video_id, language)
+        for key in await self._storage.keys(prefix):
+            folder, _, rest = key[len(prefix) :].partition("/")
+            older = folder.isdigit() and int(folder) < track.revision if rest else track.removed
+            if older:  # a name with no folder: a version written before each had its own
+                await self._storage.delete(key)
+
     async def _discard_if_ended(self, envelope: Envelope) -> None:
         if await self._ended.ended_for(envelope):  # it ended while we wrote: what we wrote goes too
             await self._storage.delete_prefix(subtitles_prefix(envelope.video_id))
@@ -246,10 +278,11 @@ class Subtitles:
     async def _write_rendition(
         self, video_id: str, language: str, track: SubtitleTrack, durations: list[float], mpegts: int
     ) -> None:
-        assert track.key is not None
+        prefix = revision_prefix(video_id, language, track.revision)
+        if track.key is None or await self._storage.size(prefix + PLAYLIST) is not None:
+            return  # written already: its playlist goes last
         text = (await self._storage.get_bytes(track.key)).decode()
         parts = await asyncio.to_thread(_cut, text, durations, mpegts)  # CPU work: off the event loop
-        prefix = subtitles_prefix(video_id, language)
         for part in parts:
             await self._storage.put_bytes(prefix + part.name, part.text.encode(), VTT_TYPE)
         await self._storage.put_bytes(prefix + PLAYLIST, captions.media_playlist(parts).encode(), PLAYLIST_TYPE)
