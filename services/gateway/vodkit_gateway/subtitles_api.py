@@ -84,9 +84,11 @@ async def add_subtitles(request: web.Request) -> web.Response:
     if len(webvtt.encode()) > settings.max_subtitle_bytes:
         raise ApiError(413, "too_large", f"as WebVTT the subtitles exceed {settings.max_subtitle_bytes} bytes")
     full = False
+    before = video
 
     def add(record: VideoRecord) -> VideoRecord | None:
-        nonlocal full
+        nonlocal full, before
+        before = record
         if language not in record.subtitles and len(record.subtitles) >= settings.max_subtitle_tracks:
             full = True
             return None
@@ -106,7 +108,7 @@ async def add_subtitles(request: web.Request) -> web.Response:
     added = SubtitlesAdded(
         language=language, label=label, default=default, revision=track.revision, cues=len(cues), webvtt=webvtt
     )
-    await _publish(request, stored, added, track.revision, language)
+    await _publish(request, stored, added, before)
     return reply(_body(stored, language), status=202)
 
 
@@ -121,7 +123,11 @@ async def delete_subtitles(request: web.Request) -> web.Response:
     if language not in video.subtitles:
         raise ApiError(404, "not_found", f"the video has no {language} subtitles")
 
+    before = video
+
     def remove(record: VideoRecord) -> VideoRecord | None:
+        nonlocal before
+        before = record
         if language not in record.subtitles:
             return None
         tracks = {lang: t for lang, t in record.subtitles.items() if lang != language}
@@ -131,13 +137,17 @@ async def delete_subtitles(request: web.Request) -> web.Response:
     if stored is None or language in stored.subtitles:
         raise ApiError(404, "not_found", f"the video has no {language} subtitles")
     removed = SubtitlesRemoved(language=language, revision=stored.subtitle_revision)
-    await _publish(request, stored, removed, stored.subtitle_revision, None)
+    await _publish(request, stored, removed, before)
     return web.Response(status=204)
 
 
-async def _publish(request: web.Request, video: VideoRecord, event: Event, revision: int, added: str | None) -> None:
-    """Publish (confirmed by the broker) under the video's current run; an added track the bus never
-    took is taken out of the record again, so no track waits for an event that was not sent."""
+async def _publish(request: web.Request, video: VideoRecord, event: Event, before: VideoRecord) -> None:
+    """Publish `video`'s latest subtitle change (confirmed by the broker) under the video's current run.
+
+    If the bus refuses it, the tracks go back to what they were `before` the change (a replaced track's
+    previous version, cleared default flags, a removed track), unless another change came since: no
+    track waits for an event that was not sent, and none the master lists goes missing from the list."""
+    revision = video.subtitle_revision
     event_id = stable_event_id(event.TYPE, video.video_id, str(revision))
     envelope = Envelope.wrap(
         event, video_id=video.video_id, correlation_id=retry_correlation(video.video_id, video.run), event_id=event_id
@@ -145,16 +155,18 @@ async def _publish(request: web.Request, video: VideoRecord, event: Event, revis
     try:
         await request.app[BUS].publish(envelope)
     except Exception:
-        if added is not None:
-            await request.app[VIDEOS].change_subtitles(video.video_id, lambda r: _without(r, added, revision))
+        await request.app[VIDEOS].change_subtitles(video.video_id, lambda r: _rolled_back(r, before, revision))
         raise
 
 
-def _without(record: VideoRecord, language: str, revision: int) -> VideoRecord | None:
-    track = record.subtitles.get(language)
-    if track is None or track.revision != revision:
+def _rolled_back(record: VideoRecord, before: VideoRecord, revision: int) -> VideoRecord | None:
+    """`record`'s tracks as they were `before`, while `revision` is still its latest change.
+
+    The revision counter stays: the refused event may have reached the broker after all, and a later
+    change must not reuse its revision (the packager would drop it as a duplicate)."""
+    if record.subtitle_revision != revision:
         return None
-    return record.model_copy(update={"subtitles": {k: v for k, v in record.subtitles.items() if k != language}})
+    return record.model_copy(update={"subtitles": before.subtitles})
 
 
 def _body(video: VideoRecord, language: str) -> SubtitleBody:
