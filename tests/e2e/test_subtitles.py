@@ -200,8 +200,9 @@ async def test_bad_files_others_and_other_videos_tokens_are_refused(embedded: De
         assert "/tmp" not in reply.body["error"]["message"]
     bad_language = await add_subtitles(client, video_id, "english", ENGLISH)
     assert bad_language.status == 400, bad_language.body
-    bad_label = await add_subtitles(client, video_id, "en", ENGLISH, label='say "hi"')
-    assert bad_label.status == 400, bad_label.body
+    for label in ('say "hi"', "line\u2028break", "c1\u0085control"):
+        bad_label = await add_subtitles(client, video_id, "en", ENGLISH, label=label)
+        assert bad_label.status == 400, (label, bad_label.body)
     too_large = await add_subtitles(client, video_id, "en", ENGLISH + b"x" * (512 * 1024))
     assert too_large.status == 413, too_large.body
     assert (await client.call("GET", f"/api/videos/{video_id}/subtitles", client.user_token)).body == {"subtitles": []}
@@ -211,6 +212,8 @@ async def test_bad_files_others_and_other_videos_tokens_are_refused(embedded: De
     assert (await client.call("GET", f"/api/videos/{video_id}/subtitles", bob)).status == 403  # private
     assert (await add_subtitles(client, video_id, "en", ENGLISH)).status == 202
     await wait_until_ready(client, video_id, {"en"})
+    same_name = await add_subtitles(client, video_id, "en-GB", ENGLISH)  # "English" too: NAMEs must differ
+    assert same_name.status == 409, same_name.body
     assert (await client.call("DELETE", f"/api/videos/{video_id}/subtitles/en", bob)).status == 403
 
     secret = (Path(embedded.env["VODKIT_DATA_DIR"]) / "auth-secret").read_text().strip()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -14,7 +15,7 @@ from vodkit_gateway.keys import VIDEOS
 from vodkit_gateway.videos import SubtitleTrack, VideoRecord, Videos
 from vodkit_shared.bus.memory import MemoryBus
 from vodkit_shared.events import Envelope, SubtitlesAdded, SubtitlesRemoved
-from vodkit_shared.service import BUS
+from vodkit_shared.service import BUS, ApiError
 
 pytestmark = pytest.mark.unit
 VIDEO = "0b6c1f3e-5d8a-4c2e-9f1a-2b3c4d5e6f70"
@@ -83,3 +84,26 @@ async def test_a_refused_removal_leaves_the_track_listed(adapters: Adapters) -> 
 
     record = await refused(adapters, remove, SubtitlesRemoved(language="fr", revision=3))
     assert set(record.subtitles) == {"en", "fr"}  # before: fr stayed gone while the master listed it
+
+
+@pytest.mark.parametrize(
+    "label", ["line\u2028break", "para\u2029graph", "next\u0085line", "c1\u009bcontrol", "del\u007f"]
+)
+def test_a_label_with_a_line_break_or_control_character_of_any_kind_is_refused(label: str) -> None:
+    with pytest.raises(ApiError) as refused:  # before: U+2028, U+2029 and C1 passed, and hls.js lost the URI
+        subtitles_api._label({"label": label.encode()})
+    assert refused.value.status == 400
+    assert re.fullmatch(subtitles_api.LABEL_PATTERN, "Português (Brasil) — 字幕") is not None
+
+
+def test_two_languages_may_not_share_a_label() -> None:
+    record = VideoRecord(
+        video_id=VIDEO,
+        owner="alice",
+        filename="a.mp4",
+        size=1,
+        subtitles={"en": track(1), "fr": track(2, label="Français")},
+    )
+    assert subtitles_api.label_taken(record, "en-GB", "English") == "en"  # RFC 8216: NAMEs differ in a group
+    assert subtitles_api.label_taken(record, "en", "English") is None  # its own track, replaced
+    assert subtitles_api.label_taken(record, "de", "Deutsch") is None

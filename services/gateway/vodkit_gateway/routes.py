@@ -464,9 +464,11 @@ SUBTITLE_OPERATIONS = [  # subtitle tracks (subtitles_api.py); their renditions 
         params=(VIDEO_ID,),
         body=Body("multipart/form-data", SubtitleForm),
         description="The owner only. 400 for a file that is not UTF-8 WebVTT or SRT, has a malformed timestamp, "
-        "a cue ending before it starts, too many cues, or (once the video is completed) a cue ending after the "
-        "video; 413 over VODKIT_MAX_SUBTITLE_BYTES; 409 for a failed video or one with "
-        "VODKIT_MAX_SUBTITLE_TRACKS languages already. A track of the same language is replaced.",
+        "a cue ending before it starts, too many cues, cues that overlap for too long (over 8 MiB once each is "
+        "repeated in every 6 s segment it spans), or (once the video is completed) a cue ending after the "
+        "video; 413 over VODKIT_MAX_SUBTITLE_BYTES; 409 for a failed video, one with "
+        "VODKIT_MAX_SUBTITLE_TRACKS languages already, or a label another language's track has. "
+        "A track of the same language is replaced.",
     ),
     Operation(
         "GET",

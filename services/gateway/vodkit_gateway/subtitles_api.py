@@ -30,7 +30,10 @@ from vodkit_shared.events import Envelope, Event, SubtitlesAdded, SubtitlesRemov
 from vodkit_shared.service import BUS, ApiError
 
 LANGUAGE = captions.LANGUAGE_PATTERN
-LABEL_PATTERN = r'^[^"\u0000-\u001f\u007f]+$'  # an HLS quoted-string: no '"', no line break
+# an HLS quoted-string: no '"', no control character (C0, DEL, C1) and no line break of any kind: hls.js
+# reads attributes with JavaScript's `.`, which stops at U+2028 and U+2029 too. One pattern for the
+# check and the OpenAPI document, so schemathesis and the gateway agree.
+LABEL_PATTERN = r'^[^"\u0000-\u001f\u007f-\u009f\u2028\u2029]+$'
 MAX_LABEL = 64
 _FIELD_BYTES = 1024  # of each form field but the file
 _READ = 64 * 1024
@@ -84,13 +87,17 @@ async def add_subtitles(request: web.Request) -> web.Response:
     if len(webvtt.encode()) > settings.max_subtitle_bytes:
         raise ApiError(413, "too_large", f"as WebVTT the subtitles exceed {settings.max_subtitle_bytes} bytes")
     full = False
+    named: str | None = None
     before = video
 
     def add(record: VideoRecord) -> VideoRecord | None:
-        nonlocal full, before
+        nonlocal full, named, before
         before = record
         if language not in record.subtitles and len(record.subtitles) >= settings.max_subtitle_tracks:
             full = True
+            return None
+        named = label_taken(record, language, label)
+        if named is not None:
             return None
         revision = record.subtitle_revision + 1
         tracks = {
@@ -102,6 +109,8 @@ async def add_subtitles(request: web.Request) -> web.Response:
     stored = await request.app[VIDEOS].change_subtitles(video.video_id, add)
     if full:
         raise ApiError(409, "conflict", f"a video may have at most {settings.max_subtitle_tracks} subtitle tracks")
+    if named is not None:
+        raise ApiError(409, "conflict", f"the {named} track is already named {label!r}: each needs a name of its own")
     if stored is None:
         raise ApiError(404, "not_found", "no such video")
     track = stored.subtitles[language]
@@ -157,6 +166,12 @@ async def _publish(request: web.Request, video: VideoRecord, event: Event, befor
     except Exception:
         await request.app[VIDEOS].change_subtitles(video.video_id, lambda r: _rolled_back(r, before, revision))
         raise
+
+
+def label_taken(record: VideoRecord, language: str, label: str) -> str | None:
+    """The other language already named `label`, if any: the master's NAMEs in a group must differ
+    (RFC 8216 4.3.4.1.1). Replacing a language's own track under its own name is fine."""
+    return next((lang for lang, t in sorted(record.subtitles.items()) if lang != language and t.label == label), None)
 
 
 def _rolled_back(record: VideoRecord, before: VideoRecord, revision: int) -> VideoRecord | None:
@@ -223,7 +238,9 @@ def _language(form: dict[str, bytes]) -> str:
 def _label(form: dict[str, bytes]) -> str:
     label = _text(form, "label")
     if label is None or len(label) > MAX_LABEL or not re.fullmatch(LABEL_PATTERN, label):
-        raise ApiError(400, "bad_request", f"label: 1 to {MAX_LABEL} characters, no '\"' and no line break")
+        raise ApiError(
+            400, "bad_request", f"label: 1 to {MAX_LABEL} characters, no '\"', no control character and no line break"
+        )
     return label
 
 
