@@ -37,7 +37,7 @@ class MeasuredSubtitles(Subtitles):
 
     probes = 0
 
-    async def _first_timestamp(self, video_id: str, rung: str, encrypted: bool) -> int:
+    async def _first_timestamp(self, video_id: str, rung: str) -> int:
         self.probes += 1
         return 132000
 
@@ -254,3 +254,13 @@ async def test_announcing_after_the_videos_hls_went_gives_up_quietly(rig: Rig) -
     await rig.subtitles.on_added(added("en", 1))  # recorded; no package
     await rig.subtitles.announce(added("en", 1), MasterWritten(()))  # before: AssertionError
     assert rig.published == []
+
+
+async def test_the_first_timestamp_the_packager_recorded_is_used_without_probing(rig: Rig) -> None:
+    await rig.storage.put_bytes(f"hls/{VIDEO}/480p/playlist.m3u8", PLAYLIST.encode())
+    await rig.packages.record_variant(VIDEO, ["480p"], VARIANT.model_copy(update={"first_pts": 126006}))
+    await rig.packages.mark_done(VIDEO)
+    await rig.subtitles.on_added(added("en", 1))
+    first = await text(rig.storage, f"hls/{VIDEO}/subtitles/en/00000001/seg_00000.vtt")
+    assert first.startswith("WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:126006,LOCAL:00:00:00.000\n")
+    assert rig.subtitles.probes == 0  # before: probed (an encrypted one: its whole rendition downloaded)

@@ -26,6 +26,9 @@ class Variant(BaseModel):
     bandwidth: int  # peak segment bitrate, bits/s: the HLS spec's BANDWIDTH
     average_bandwidth: int
     codecs: str
+    # the first video presentation timestamp (90 kHz) of its segments as a player reads them, measured on
+    # the clear segments before any encryption; None for a variant recorded before it was measured
+    first_pts: int | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,25 @@ async def segment(rendition: Path, out_dir: Path, segment_s: int, fmt: SegmentFo
         argv += ["-hls_fmp4_init_filename", INIT_SEGMENT]
     await run([*argv, str(out_dir / PLAYLIST)])
     return parse_media_playlist(await asyncio.to_thread((out_dir / PLAYLIST).read_text))
+
+
+async def first_pts(segment_path: Path, init: Path | None, scratch: Path) -> int:
+    """The first video presentation timestamp (90 kHz) of a clear segment, as a player reads it.
+
+    The MPEG-TS muxer shifts every timestamp (by 1.4 s with ffmpeg's defaults), fMP4 keeps the
+    rendition's; an fMP4 fragment is read after its `init` segment (joined in `scratch`, the segment
+    itself left as it is). Audio alone: the audio's start."""
+    if init is None:
+        return await _start_pts(MediaInput.own(segment_path, "mpegts"))
+    joined = scratch / "first_segment.mp4"
+    await asyncio.to_thread(lambda: joined.write_bytes(init.read_bytes() + segment_path.read_bytes()))
+    return await _start_pts(MediaInput.own(joined, "mp4"))
+
+
+async def _start_pts(media: MediaInput) -> int:
+    streams = (await probe(media))["streams"]
+    video = [s for s in streams if s.get("codec_type") == "video"] or streams
+    return round(float(video[0].get("start_time", 0)) * 90_000)
 
 
 def parse_media_playlist(text: str) -> list[Segment]:

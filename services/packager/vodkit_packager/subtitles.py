@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from vodkit_packager.hls import (
     SegmentFormat,
     SubtitleRendition,
     Variant,
+    first_pts,
     master_playlist,
     parse_media_playlist,
     subtitle_path,
@@ -52,18 +52,15 @@ from vodkit_shared.events import (
     stable_event_id,
 )
 from vodkit_shared.lifecycle import EndedVideos
-from vodkit_shared.media_input import MediaInput
 from vodkit_shared.metadata import Collection, Document, DuplicateKey
 from vodkit_shared.scratch import scratch_dir
 from vodkit_shared.storage import ObjectNotFound, ObjectStorage
-from vodkit_shared.tools import probe, run
 
 log = logging.getLogger(__name__)
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 VTT_TYPE = "text/vtt; charset=utf-8"
 SCRATCH_PREFIX = "vodkit-subtitles-"
 SOURCE = "source.vtt"  # the whole track, in its version's folder
-_ENCRYPTED = re.compile(r"^#EXT-X-KEY:METHOD=(?!NONE)", re.MULTILINE)
 _REWRITES = 3  # a master written from a set that changed meanwhile is written again, this many times at most
 
 
@@ -214,11 +211,13 @@ class Subtitles:
         renditions: list[SubtitleRendition] = []
         listed: list[PublishedSubtitles] = []
         if published:
-            rung, playlist = await self._first_playlist(video_id, variants)
+            variant, playlist = await self._first_playlist(video_id, variants)
             durations = [segment.duration_s for segment in parse_media_playlist(playlist)]
             mpegts = subtitle_set.mpegts
             if mpegts is None:
-                mpegts = await self._first_timestamp(video_id, rung, bool(_ENCRYPTED.search(playlist)))
+                mpegts = variant.first_pts
+                if mpegts is None:  # recorded before the packager measured it (never encrypted then)
+                    mpegts = await self._first_timestamp(video_id, variant.rung)
                 await self._sets.set_mpegts(video_id, mpegts)
             live = subtitle_set.live()
             for track in published:
@@ -287,60 +286,24 @@ class Subtitles:
             await self._storage.put_bytes(prefix + part.name, part.text.encode(), VTT_TYPE)
         await self._storage.put_bytes(prefix + PLAYLIST, captions.media_playlist(parts).encode(), PLAYLIST_TYPE)
 
-    async def _first_playlist(self, video_id: str, variants: list[Variant]) -> tuple[str, str]:
-        """One rung's name and media playlist (the rungs are cut alike: the same durations and timestamps)."""
-        rung = sorted(v.rung for v in variants)[0]
-        return rung, (await self._storage.get_bytes(f"hls/{video_id}/{rung}/{PLAYLIST}")).decode()
+    async def _first_playlist(self, video_id: str, variants: list[Variant]) -> tuple[Variant, str]:
+        """One rung and its media playlist (the rungs are cut alike: the same durations and timestamps)."""
+        variant = sorted(variants, key=lambda v: v.rung)[0]
+        return variant, (await self._storage.get_bytes(f"hls/{video_id}/{variant.rung}/{PLAYLIST}")).decode()
 
-    async def _first_timestamp(self, video_id: str, rung: str, encrypted: bool) -> int:
-        """The first video presentation timestamp (90 kHz) of the packaged segments, as a player reads it.
-
-        The MPEG-TS muxer shifts every timestamp (by 1.4 s with ffmpeg's defaults), fMP4 keeps the
-        rendition's; so it is measured on the first segment (after its init segment, for fMP4). An
-        encrypted segment cannot be read: then the same muxer cuts the rendition's first second again.
-        """
+    async def _first_timestamp(self, video_id: str, rung: str) -> int:
+        """The first video timestamp of a variant recorded before the packager measured it, measured
+        now on its first (clear) segment, after its init segment for fMP4 (`hls.first_pts`)."""
         async with scratch_dir(SCRATCH_PREFIX, self._work_dir) as work:
-            if encrypted:
-                await self._recut(f"renditions/{video_id}/{rung}.mp4", work)
-            else:
-                ext = self._format.extension
-                await self._storage.get_file(f"hls/{video_id}/{rung}/seg_00000.{ext}", work / f"seg_00000.{ext}")
-                if self._format.name == "fmp4":
-                    await self._storage.get_file(f"hls/{video_id}/{rung}/{INIT_SEGMENT}", work / INIT_SEGMENT)
-            return await self._start_pts_of_first(work)
-
-    async def _recut(self, rendition_key: str, work: Path) -> None:
-        """The rendition's first second, cut into `work` as the packager cuts it (`hls.segment`'s muxer)."""
-        rendition = work / "rendition.mp4"
-        await self._storage.get_file(rendition_key, rendition)
-        argv = ["ffmpeg", "-nostdin", "-v", "error", *MediaInput.own(rendition).args, "-map", "0", "-c", "copy"]
-        argv += ["-t", "1", "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod"]
-        argv += ["-hls_segment_type", self._format.name]
-        argv += ["-hls_segment_filename", str(work / f"seg_%05d.{self._format.extension}")]
-        if self._format.name == "fmp4":
-            argv += ["-hls_fmp4_init_filename", INIT_SEGMENT]
-        await run([*argv, str(work / PLAYLIST)])
-
-    async def _start_pts_of_first(self, work: Path) -> int:
-        first = work / f"seg_00000.{self._format.extension}"
-        if self._format.name == "fmp4":
-            await asyncio.to_thread(_prepend, work / INIT_SEGMENT, first)
-            return await _start_pts(first, "mp4")
-        return await _start_pts(first, "mpegts")
-
-
-async def _start_pts(path: Path, container: str) -> int:
-    info = await probe(MediaInput.own(path, container))
-    streams = info["streams"]
-    video = [s for s in streams if s.get("codec_type") == "video"] or streams  # audio alone: its own start
-    return round(float(video[0].get("start_time", 0)) * 90_000)
+            first = work / f"seg_00000.{self._format.extension}"
+            await self._storage.get_file(f"hls/{video_id}/{rung}/{first.name}", first)
+            init = None
+            if self._format.name == "fmp4":
+                init = work / INIT_SEGMENT
+                await self._storage.get_file(f"hls/{video_id}/{rung}/{INIT_SEGMENT}", init)
+            return await first_pts(first, init, work)
 
 
 def _cut(webvtt: str, durations: list[float], mpegts: int) -> list[captions.SubtitleSegment]:
     cues = captions.clipped(captions.parse_webvtt(webvtt), sum(durations))  # a track added early may run on
     return captions.segments(cues, durations, mpegts)
-
-
-def _prepend(head: Path, path: Path) -> None:
-    data = head.read_bytes() + path.read_bytes()
-    path.write_bytes(data)

@@ -24,6 +24,7 @@ from vodkit_packager.hls import (
     PLAYLIST,
     Variant,
     describe_variant,
+    first_pts,
     master_playlist,
     segment,
 )
@@ -113,9 +114,13 @@ class Packager:
             rendition, out_dir = work / "rendition.mp4", work / ready.rung
             await self._storage.get_file(ready.key, rendition)
             segments = await segment(rendition, out_dir, ready.segment_seconds, self._format)
+            init = out_dir / INIT_SEGMENT if self._format.name == "fmp4" else None
+            start = await first_pts(out_dir / segments[0].name, init, work)  # while the segments are clear
             if policy := await self._content_keys.policy(video_id):
                 await encrypt_rendition(video_id, out_dir, out_dir / PLAYLIST, segments, self._content_keys, policy)
-            variant = await describe_variant(ready.rung, rendition, out_dir, segments)
+            variant = (await describe_variant(ready.rung, rendition, out_dir, segments)).model_copy(
+                update={"first_pts": start}
+            )
             prefix = f"{hls_prefix(video_id)}{ready.rung}/"
             if self._format.name == "fmp4":
                 await self._storage.put_file(prefix + INIT_SEGMENT, out_dir / INIT_SEGMENT, "video/mp4")
