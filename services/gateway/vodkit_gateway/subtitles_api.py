@@ -16,12 +16,12 @@ import asyncio
 import re
 from typing import Literal
 
-from aiohttp import BodyPartReader, web
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp import web
 from pydantic import Field
 
 from vodkit_gateway.api import reply
 from vodkit_gateway.auth import owned_video, viewable_video
+from vodkit_gateway.forms import read_form, text
 from vodkit_gateway.keys import SETTINGS, VIDEOS
 from vodkit_gateway.schemas import Body
 from vodkit_gateway.videos import SubtitleState, SubtitleTrack, VideoRecord
@@ -35,8 +35,6 @@ LANGUAGE = captions.LANGUAGE_PATTERN
 # check and the OpenAPI document, so schemathesis and the gateway agree.
 LABEL_PATTERN = r'^[^"\u0000-\u001f\u007f-\u009f\u2028\u2029]+$'
 MAX_LABEL = 64
-_FIELD_BYTES = 1024  # of each form field but the file
-_READ = 64 * 1024
 
 
 class SubtitleForm(Body):
@@ -193,50 +191,21 @@ def _body(video: VideoRecord, language: str) -> SubtitleBody:
 
 
 async def _read_form(request: web.Request, max_file_bytes: int) -> dict[str, bytes]:
-    """The form's fields, each read within its bound: 413 for a file over the limit, 400 for a malformed form."""
-    if request.content_type != "multipart/form-data":
-        raise ApiError(415, "unsupported_media_type", "send a multipart/form-data body (file, language, label)")
-    fields: dict[str, bytes] = {}
-    try:
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            name = part.name if isinstance(part, BodyPartReader) else None
-            if not isinstance(part, BodyPartReader) or name not in SubtitleForm.model_fields or name in fields:
-                raise ApiError(400, "bad_request", "the form takes one each of file, language, label and default")
-            fields[name] = await _read_part(part, max_file_bytes if name == "file" else _FIELD_BYTES)
-    except (ValueError, AssertionError, LookupError, HttpProcessingError) as error:  # aiohttp's parser's
-        raise ApiError(400, "bad_request", f"malformed multipart body: {type(error).__name__}") from None
-    return fields
-
-
-async def _read_part(part: BodyPartReader, limit: int) -> bytes:
-    data = bytearray()
-    while chunk := await part.read_chunk(_READ):
-        data += chunk
-        if len(data) > limit:
-            status = 413 if part.name == "file" else 400
-            raise ApiError(status, "too_large", f"the form's {part.name} may be at most {limit} bytes")
-    return bytes(data)
-
-
-def _text(form: dict[str, bytes], name: str) -> str | None:
-    if name not in form:
-        return None
-    try:
-        return form[name].decode()
-    except UnicodeDecodeError:
-        raise ApiError(400, "bad_request", f"{name} is not UTF-8") from None
+    """The form's fields, each read within its bound (`forms.read_form`)."""
+    send = "send a multipart/form-data body (file, language, label)"
+    too_large = f"the form's file may be at most {max_file_bytes} bytes"
+    return await read_form(request, tuple(SubtitleForm.model_fields), max_file_bytes, send, too_large)
 
 
 def _language(form: dict[str, bytes]) -> str:
-    language = _text(form, "language")
+    language = text(form, "language")
     if language is None or not re.fullmatch(LANGUAGE, language):
         raise ApiError(400, "bad_request", "language: a BCP 47 tag such as en, pt-BR, zh-Hans or es-419")
     return language
 
 
 def _label(form: dict[str, bytes]) -> str:
-    label = _text(form, "label")
+    label = text(form, "label")
     if label is None or len(label) > MAX_LABEL or not re.fullmatch(LABEL_PATTERN, label):
         raise ApiError(
             400, "bad_request", f"label: 1 to {MAX_LABEL} characters, no '\"', no control character and no line break"
@@ -245,7 +214,7 @@ def _label(form: dict[str, bytes]) -> str:
 
 
 def _default(form: dict[str, bytes]) -> bool:
-    value = _text(form, "default")
+    value = text(form, "default")
     if value not in (None, "true", "false"):
         raise ApiError(400, "bad_request", "default: true or false")
     return value == "true"

@@ -15,12 +15,12 @@ from __future__ import annotations
 import asyncio
 import time
 
-from aiohttp import BodyPartReader, web
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp import web
 from pydantic import Field, ValidationError
 
 from vodkit_gateway.api import problems, reply
 from vodkit_gateway.auth import caller, owned_video
+from vodkit_gateway.forms import FILE, read_form, text
 from vodkit_gateway.keys import SETTINGS
 from vodkit_gateway.schemas import Body
 from vodkit_gateway.watermarks import watermarks
@@ -130,53 +130,19 @@ def _body(watermark: Watermark) -> WatermarkBody:
 
 
 async def _read_form(request: web.Request) -> tuple[bytes, Placement]:
-    """The PNG and the placement; 415 for another body, 413 for a PNG over the limit, 400 for anything odd."""
-    if request.content_type != "multipart/form-data":
-        raise ApiError(415, "unsupported_media_type", "send multipart/form-data with `file` and the placement")
+    """The PNG and the placement; 415 for another body, 413 for a PNG over the limit, 400 for anything odd
+    (`forms.read_form`)."""
     limit = request.app[SETTINGS].watermark_max_bytes
-    if request.content_length is not None and request.content_length > limit + _FORM_OVERHEAD:
-        raise ApiError(413, "too_large", f"a watermark may be at most {limit} bytes")
-    fields: dict[str, str] = {}
-    png: bytes | None = None
-    try:
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                raise ApiError(400, "bad_request", "nested multipart is not accepted")
-            name = _field_name(part)
-            if name in fields or (name == "file" and png is not None):
-                raise ApiError(400, "bad_request", f"more than one {name!r} field")
-            if name == "file":
-                png = await _read_part(part, limit, 413, f"a watermark may be at most {limit} bytes")
-            else:
-                fields[name] = _text(name, await _read_part(part, _FIELD_LIMIT, 400, f"field {name!r} is too long"))
-    except (ValueError, AssertionError, HttpProcessingError) as error:  # aiohttp's words for a malformed body
-        raise ApiError(400, "bad_request", f"malformed multipart body: {error}") from None
-    if png is None:
+    too_large = f"a watermark may be at most {limit} bytes"
+    declared = request.content_length
+    if request.content_type == "multipart/form-data" and declared is not None and declared > limit + _FORM_OVERHEAD:
+        raise ApiError(413, "too_large", too_large)
+    send = "send multipart/form-data with `file` and the placement"
+    form = await read_form(request, (FILE, *_PLACEMENT_FIELDS), limit, send, too_large, _FIELD_LIMIT)
+    if FILE not in form:
         raise ApiError(400, "bad_request", "missing 'file' field (the PNG)")
+    fields = {name: text(form, name) for name in _PLACEMENT_FIELDS if name in form}
     try:
-        return png, Placement.model_validate(fields)
+        return form[FILE], Placement.model_validate(fields)
     except ValidationError as error:
         raise ApiError(400, "bad_request", problems(error)) from None
-
-
-def _field_name(part: BodyPartReader) -> str:
-    if part.name != "file" and part.name not in _PLACEMENT_FIELDS:
-        raise ApiError(400, "bad_request", f"unknown field {part.name!r}: send file, {', '.join(_PLACEMENT_FIELDS)}")
-    return part.name
-
-
-async def _read_part(part: BodyPartReader, limit: int, status: int, too_large: str) -> bytes:
-    data = bytearray()
-    while chunk := await part.read_chunk(16 * 1024):
-        data += chunk
-        if len(data) > limit:
-            raise ApiError(status, "too_large" if status == 413 else "bad_request", too_large)
-    return bytes(data)
-
-
-def _text(name: str, data: bytes) -> str:
-    try:
-        return data.decode()
-    except UnicodeDecodeError:
-        raise ApiError(400, "bad_request", f"field {name!r} is not UTF-8 text") from None
