@@ -14,7 +14,8 @@ from vodkit_gateway import watermark_api
 from vodkit_gateway.keys import SETTINGS, WATERMARKS
 from vodkit_shared import watermarks as shared
 from vodkit_shared.metadata.port import MetadataStore
-from vodkit_shared.watermarks import COLLECTION, Placement, Watermarks, user_key
+from vodkit_shared.service import ApiError
+from vodkit_shared.watermarks import COLLECTION, Placement, Watermarks, user_key, video_key
 
 pytestmark = pytest.mark.unit
 PNG = solid_png(16, 16)
@@ -53,3 +54,33 @@ async def test_the_png_is_checked_off_the_event_loop(
     assert threads
     assert threading.main_thread() not in threads  # before: inline, on the loop's thread
     assert await records.get(user_key("ann")) is not None
+
+
+async def test_a_video_removed_while_its_watermark_is_written_keeps_no_record(
+    request_: Any, records: Watermarks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The video was there and uploading when the PUT looked, and gone (its records forgotten) when the
+    write landed: the record it wrote outlived it."""
+    looks = iter([SimpleNamespace(video_id="v1", status="uploading")])
+
+    async def owned_video(_: Any) -> Any:
+        if (video := next(looks, None)) is None:
+            raise ApiError(404, "not_found", "no such video")
+        return video
+
+    monkeypatch.setattr(watermark_api, "owned_video", owned_video)
+    with pytest.raises(ApiError) as refused:
+        await watermark_api.put_video_watermark(request_)
+    assert refused.value.status == 404
+    assert await records.get(video_key("v1")) is None  # before: 200, and the record stayed
+
+
+async def test_a_video_still_there_keeps_the_watermark_written(
+    request_: Any, records: Watermarks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def owned_video(_: Any) -> Any:
+        return SimpleNamespace(video_id="v1", status="uploading")
+
+    monkeypatch.setattr(watermark_api, "owned_video", owned_video)
+    assert (await watermark_api.put_video_watermark(request_)).status == 200
+    assert await records.get(video_key("v1")) is not None

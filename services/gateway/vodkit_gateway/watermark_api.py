@@ -89,7 +89,22 @@ async def delete_my_watermark(request: web.Request) -> web.Response:
 
 async def put_video_watermark(request: web.Request) -> web.Response:
     video_id = await _uploading_video(request)
-    return await _put(request, video_key(video_id))
+    response = await _put(request, video_key(video_id))
+    await _unless_gone(request, video_key(video_id))
+    return response
+
+
+async def _unless_gone(request: web.Request, key: str) -> None:
+    """A video removed while its watermark was written (a tus termination, a DELETE) forgot its records
+    before the write landed: remove it again, so no record outlives its video (404). A video that left
+    `uploading` meanwhile keeps it: the change is in the window the transcoder's README admits, and
+    removing it would leave the video with no watermark at all."""
+    try:
+        await owned_video(request)
+    except ApiError as error:
+        if error.status == 404:
+            await watermarks(request.app).delete(key)
+        raise
 
 
 async def delete_video_watermark(request: web.Request) -> web.Response:
