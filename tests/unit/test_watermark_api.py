@@ -12,6 +12,7 @@ import pytest
 from tests.watermark_pictures import solid_png
 from vodkit_gateway import watermark_api
 from vodkit_gateway.keys import SETTINGS, WATERMARKS
+from vodkit_gateway.watermark_api import WatermarkForm
 from vodkit_shared import watermarks as shared
 from vodkit_shared.metadata.port import MetadataStore
 from vodkit_shared.service import ApiError
@@ -84,3 +85,11 @@ async def test_a_video_still_there_keeps_the_watermark_written(
     monkeypatch.setattr(watermark_api, "owned_video", owned_video)
     assert (await watermark_api.put_video_watermark(request_)).status == 200
     assert await records.get(video_key("v1")) is not None
+
+
+def test_the_forms_placement_fields_are_placements_own() -> None:
+    """Bounds, defaults and descriptions in one place: the form declared them a second time."""
+    form, placement = WatermarkForm.model_json_schema(), Placement.model_json_schema()
+    for name in Placement.model_fields:
+        assert form["properties"][name] == placement["properties"][name]
+    assert set(form["properties"]) == {"file", *Placement.model_fields}

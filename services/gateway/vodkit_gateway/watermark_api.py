@@ -26,8 +26,6 @@ from vodkit_gateway.schemas import Body
 from vodkit_gateway.watermarks import watermarks
 from vodkit_shared.service import ApiError
 from vodkit_shared.watermarks import (
-    MAX_MARGIN,
-    MAX_SCALE,
     Placement,
     Position,
     Watermark,
@@ -42,18 +40,15 @@ _FIELD_LIMIT = 64  # bytes of a placement field: a number or a corner's name
 _FORM_OVERHEAD = 16 * 1024  # the form's boundaries, headers and small fields, beyond the PNG
 
 
-class WatermarkForm(Body):
-    """`PUT /api/watermark`, `PUT /api/videos/{id}/watermark`: multipart/form-data."""
+class WatermarkForm(Placement, Body):
+    """`PUT /api/watermark`, `PUT /api/videos/{id}/watermark`: multipart/form-data, the placement's fields
+    (their bounds and defaults are `Placement`'s) and the PNG."""
 
     file: bytes = Field(
         description="The PNG: with an alpha channel or a tRNS chunk, at most VODKIT_WATERMARK_MAX_BYTES (256 KiB) "
-        "and VODKIT_WATERMARK_MAX_SIDE (1024) pixels a side.",
+        "and VODKIT_WATERMARK_MAX_SIDE (1024) pixels a side, its longer side at most 16 times its shorter.",
         json_schema_extra={"format": "binary"},
     )
-    position: Position = Field("bottom-right", description="The corner it sits in.")
-    margin: float = Field(0.03, ge=0, le=MAX_MARGIN, description="Gap to both edges, a fraction of the frame height.")
-    scale: float = Field(0.1, gt=0, le=MAX_SCALE, description="Its height, a fraction of the frame height.")
-    opacity: float = Field(0.8, ge=0, le=1, description="0 invisible, 1 as opaque as the PNG's own alpha.")
 
 
 class WatermarkBody(Body):
