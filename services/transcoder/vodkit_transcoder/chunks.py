@@ -13,6 +13,11 @@ segments, so every chunk starts a segment and its keyframe). The video's own job
 5. stitches each rung's chunks and the audio into the rendition (`encode.stitch`, stream copy),
    and makes the storyboard from the lowest rung. From there on it is a video's job like any other.
 
+The watermark is fixed for the run when it is planned: the video's job stores the PNG it read beside the
+run's parts (`watermark_key`) and records its placement in every chunk job, and each chunk, whichever
+worker takes it (and the video's job, taken over by another worker), burns in that one, whatever the
+`watermarks` record says by then: a change to it cannot reach some chunks and not others.
+
 Each chunk's renditions are stored (`renditions/{video}/chunks/run-R/chunk-NNN/{rung}.ts`) before
 its job is done, so a chunk done is never encoded again, whichever worker dies; they are removed
 once the stitched renditions are stored. A chunk that fails for good fails the video with its reason.
@@ -39,7 +44,7 @@ from vodkit_transcoder.errors import TranscodeRefused
 from vodkit_transcoder.jobs import Chunk, JobQueue, TranscodeJob
 from vodkit_transcoder.outages import outlasting
 from vodkit_transcoder.source import SourceInfo, SourceLimits, inspect
-from vodkit_transcoder.watermark import Overlay, fetch_overlay
+from vodkit_transcoder.watermark import Overlay, fetch_overlay, overlay_of
 
 log = logging.getLogger(__name__)
 Attempt = Callable[[TranscodeJob], Awaitable[None]]
@@ -78,6 +83,11 @@ def part_key(job: TranscodeJob, rung: str) -> str:
     return f"{chunk_prefix(job)}{rung}.ts"
 
 
+def watermark_key(video_id: str, run: int) -> str:
+    """The PNG of the watermark the run's chunks burn in (removed with the parts)."""
+    return f"{chunks_prefix(video_id)}run-{run}/watermark.png"
+
+
 @dataclass(frozen=True)
 class LocalSource:
     """A source this process holds while its video's job runs here: its chunks here need no copy of it."""
@@ -112,7 +122,7 @@ class ChunkedLadder:
         self._jobs = jobs
         self._settings = settings
         self._make_job = make_job  # (source, info, out_dir, nice, window, watermark) → this service's ladder
-        self._watermarks = watermarks  # a chunk of another worker's video reads its watermark again
+        self._watermarks = watermarks  # read by a chunk planned before its run fixed its watermark
         self._work_dir = work_dir
         self._attempt: Attempt | None = None
         self._local: dict[str, LocalSource] = {}  # video id → its source, while its job runs here
@@ -140,7 +150,7 @@ class ChunkedLadder:
                 source = work / "source"
                 await self._storage.get_file(job.source_key, source)
                 info = await inspect(source, self._settings.limits)
-                local = LocalSource(source, info, 0, await fetch_overlay(self._watermarks, job.video_id, work))
+                local = LocalSource(source, info, 0, await self._run_overlay(job, work))
             encoded = self._make_job(local.path, local.info, work / "out", local.nice, job.chunk, local.watermark)
             await encode(encoded, _no_progress)
             for rung in encoded.rungs:
@@ -148,6 +158,34 @@ class ChunkedLadder:
         seconds = round(time.monotonic() - started, 2)  # fetch, encode and store: what a chunk costs a worker
         part = {"chunk": job.chunk.index, "of": job.chunk.count, "seconds": seconds}
         log.info("chunk encoded", extra={"videoId": job.video_id, **part})
+
+    async def _run_overlay(self, job: TranscodeJob, work: Path) -> Overlay | None:
+        """The watermark the chunk's run fixed when it was planned, written into `work`."""
+        assert job.chunk is not None
+        here = work / "run"  # not the video job's own copy, which its preview may be reading
+        await asyncio.to_thread(here.mkdir, exist_ok=True)
+        if not job.chunk.watermark_fixed:  # planned by a worker before this change: the record, as it did
+            return await fetch_overlay(self._watermarks, job.video_id, here)
+        if job.chunk.watermark is None:
+            return None
+        png = here / "stored.png"
+        await self._storage.get_file(watermark_key(job.video_id, job.chunk.run), png)
+        return await overlay_of(await asyncio.to_thread(png.read_bytes), job.chunk.watermark, here)
+
+    async def _plan(self, parent: TranscodeJob, info: SourceInfo, segment_s: int, watermark: Overlay | None) -> None:
+        """The run's chunk jobs, each with the watermark the video's job read (its PNG stored first)."""
+        assert self._jobs is not None
+        run = run_of(parent.correlation_id)
+        if watermark is not None:
+            key = watermark_key(parent.video_id, run)
+            await outlasting(lambda: self._storage.put_file(key, watermark.png, "image/png"), parent.video_id, "store")
+        fixed = {"watermark": watermark.placement if watermark else None, "watermark_fixed": True}
+        plan = [
+            c.model_copy(update=fixed)
+            for c in plan_chunks(info.duration_s, segment_s, self._settings.chunk_seconds, run)
+        ]
+        await self._jobs.enqueue_chunks(parent, plan)
+        log.info("ladder in chunks", extra={"videoId": parent.video_id, "chunks": len(plan)})
 
     async def _store_part(self, job: TranscodeJob, rung: str, path: Path) -> None:
         key = part_key(job, rung)
@@ -177,11 +215,10 @@ class ChunkedLadder:
         assert self._jobs is not None
         assert self._attempt is not None
         stitched = self._make_job(source, info, work / "out", nice, None, watermark)
-        if not await self._jobs.chunks_of(parent):  # planned once a run, whoever takes the job over
-            run = run_of(parent.correlation_id)
-            plan = plan_chunks(info.duration_s, stitched.segment_s, self._settings.chunk_seconds, run)
-            await self._jobs.enqueue_chunks(parent, plan)
-            log.info("ladder in chunks", extra={"videoId": parent.video_id, "chunks": len(plan)})
+        if planned := await self._jobs.chunks_of(parent):  # planned once a run, whoever takes the job over
+            watermark = await self._run_overlay(planned[0], work)  # the run's, not the record read now
+        else:
+            await self._plan(parent, info, stitched.segment_s, watermark)
         audio = work / "audio.m4a" if info.has_audio else None
         async with self.holding(parent.video_id, source, info, nice, watermark):
             audio_task = asyncio.create_task(encode_audio(source, info, audio, nice)) if audio else None

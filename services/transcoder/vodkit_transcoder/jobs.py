@@ -38,6 +38,7 @@ from pydantic import BaseModel
 from vodkit_shared.bus import RetryPolicy
 from vodkit_shared.events import Envelope, run_of, stable_event_id
 from vodkit_shared.metadata import Collection, Document, DuplicateKey
+from vodkit_shared.watermarks import Placement
 
 State = Literal["queued", "running", "done", "failed", "cancelled"]
 RetryOutcome = Literal["queued", "already", "no-job"]
@@ -52,6 +53,10 @@ class Chunk(BaseModel):
     start_s: float
     end_s: float | None  # None: to the source's end
     run: int  # the video's run (`events.run_of`): an admin's retry gets chunk jobs of its own
+    # The watermark the video's job read when it planned the run (its PNG stored beside the run's parts,
+    # `chunks.watermark_key`): every chunk burns in that one, whatever the record says by then. None: none.
+    watermark: Placement | None = None
+    watermark_fixed: bool = False  # False: planned before the run fixed it (such a chunk reads the record)
 
 
 def chunk_key(video_id: str, chunk: Chunk) -> str:

@@ -71,11 +71,15 @@ async def fetch_overlay(watermarks: Watermarks | None, video_id: str, work: Path
     record = await watermarks.get(video_key(video_id))
     if record is None:
         return None
-    png = record.png_bytes
+    return await overlay_of(record.png_bytes, Placement.model_validate(record.model_dump()), work)
+
+
+async def overlay_of(png: bytes, placement: Placement, work: Path) -> Overlay:
+    """`png` checked again and written into `work`: TranscodeRefused if it fails the check."""
     try:
         await asyncio.to_thread(check_png, png, _MAX_BYTES, _MAX_SIDE)  # off the loop: up to ~0.3 s of CPU
     except ValueError as refused:  # the gateway checked it: a record that fails here was not written by it
         raise TranscodeRefused(f"the video's watermark cannot be used ({refused})") from None
     path = work / FILE_NAME
     await asyncio.to_thread(path.write_bytes, png)
-    return Overlay(path, Placement.model_validate(record.model_dump()))
+    return Overlay(path, placement)
