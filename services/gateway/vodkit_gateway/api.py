@@ -75,10 +75,14 @@ async def record_new_video(request: web.Request, video: VideoRecord, asked: Encr
 
 
 async def forget_records(app: web.Application, video_id: str) -> None:
-    """Remove the video's keys, watermark and record, the record last: a removal cut short can be done again."""
+    """Remove the video's keys, watermark and record, the record last: a removal cut short can be done again.
+
+    The watermark goes a second time after the record: a `PUT …/watermark` that read the record before it
+    went may have written one meanwhile (its own check after writing catches those that land later)."""
     await app[CONTENT_KEYS].forget(video_id)
     await forget_video(app, video_id)
     await app[VIDEOS].delete(video_id)
+    await forget_video(app, video_id)
 
 
 async def renew_upload_token(request: web.Request) -> web.Response:
