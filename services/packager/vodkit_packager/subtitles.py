@@ -3,20 +3,20 @@
 The gateway validated each track and sends it whole as WebVTT; the packager keeps it at
 `hls/{videoId}/subtitles/{language}/{revision}/source.vtt` (so whatever removes the video's HLS removes it
 too) and the video's tracks in its collection `packager_subtitles`. Each version of a track has its own
-folder, written once and never replaced under its names. Whenever the set changes on a packaged
-video, or the ladder's master is written, each track not yet written for its revision is cut along the video's segments
-(`vodkit_shared.captions.segments`: same durations as the video's playlist, `X-TIMESTAMP-MAP` at the
-first video timestamp of the packaged segments) and the master is written again with an
-`EXT-X-MEDIA TYPE=SUBTITLES` group; then `subtitles.published` names what the master lists.
+folder, written once and never replaced under its names. Whenever the set changes on a packaged video,
+or the ladder's master is written, each track not yet written for its revision is cut along the video's
+segments (`vodkit_shared.captions.segments`: same durations as the video's playlist, `X-TIMESTAMP-MAP`
+at the first video timestamp of the packaged segments, which the packager recorded in the `Variant`)
+and the master is written again with an `EXT-X-MEDIA TYPE=SUBTITLES` group; then `subtitles.published`
+names what the master lists.
 
 Changes carry the video's subtitle revision (the gateway counts them): a change older than what the
 record holds for its language is stale and dropped, so duplicates and reordered events change nothing.
-A removal stays in the record as a tombstone for the same reason. A language's older versions are removed
-only after the master naming its newest (or none) is written, so a removal racing a new version never
-deletes the new one. A track added before the video is
-packaged waits in the record; cues beyond the video's end are clipped when it is published.
-Ended videos follow `vodkit_shared.lifecycle`: their subtitle events are dropped, and what was
-written while one ended is removed.
+A removal stays in the record as a tombstone for the same reason. A language's older versions are
+removed only after the master naming its newest (or none) is written, so a removal racing a new version
+never deletes the new one. A track added before the video is packaged waits in the record; cues beyond
+the video's end are clipped when it is published. Ended videos follow `vodkit_shared.lifecycle`: their
+subtitle events are dropped, and what was written while one ended is removed.
 """
 
 from __future__ import annotations
