@@ -20,6 +20,7 @@ import pytest
 
 from tests.e2e.conftest import Deployment
 from tests.e2e.pipeline import Client, Reply, durations, fetch
+from tests.support import eventually
 from vodkit_shared.tokens import Tokens
 
 pytestmark = pytest.mark.e2e
@@ -173,9 +174,15 @@ async def test_subtitles_added_before_and_after_processing_play_and_go(
     await wait_until_ready(client, video_id, {"en"})
     master = await master_once_it_lists(status["playbackUrl"], ["en"])
     assert 'LANGUAGE="fr"' not in master
-    for revision in range(1, 4):  # whichever version fr had, its objects went
-        playlist = status["playbackUrl"].replace("master.m3u8", f"subtitles/fr/{revision:08d}/playlist.m3u8")
-        assert (await fetch(playlist))[0] == 404
+    playlists = [  # whichever version fr had, its objects go, once the master no longer names them
+        status["playbackUrl"].replace("master.m3u8", f"subtitles/fr/{revision:08d}/playlist.m3u8")
+        for revision in range(1, 4)
+    ]
+
+    async def gone_everywhere() -> bool:
+        return [(await fetch(playlist))[0] for playlist in playlists] == [404] * len(playlists)
+
+    await eventually(gone_everywhere)
     again = await client.call("DELETE", f"/api/videos/{video_id}/subtitles/fr", client.user_token)
     assert again.status == 404
 
