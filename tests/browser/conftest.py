@@ -16,8 +16,6 @@ from aiohttp import web
 from tests.e2e.conftest import (  # noqa: F401 - fixtures shared with e2e
     clip,
     embedded,
-    embedded_encrypted,
-    embedded_encrypted_fmp4,
     embedded_fmp4,
     long_clip,
 )

@@ -167,20 +167,3 @@ async def test_a_tus_upload_chooses_its_encryption_in_its_metadata(embedded_encr
     )
     assert (reply.status, reply.body["error"]["code"]) == (400, "bad_request")
     assert len((await client.call("GET", "/api/videos", client.user_token)).body["videos"]) == 2  # none made
-
-
-async def test_keys_the_packager_seals_open_in_the_gateway_when_each_runs_alone(
-    distributed: Deployment, clip: Path
-) -> None:
-    """Over RabbitMQ and S3, each service with a data dir of its own: the two share VODKIT_CONTENT_KEY alone."""
-    client = Client(distributed.base_url, distributed.token("dave"))
-    status = await client.wait_until_settled(await client.upload(clip, encryption="aes-128"))
-    assert status["status"] == "completed", status
-    master_url = status["playbackUrl"]
-    playlist_url = urljoin(master_url, "480p/playlist.m3u8?token=" + master_url.split("?token=")[1])
-    playlist = (await fetch(playlist_url))[1].decode()
-    [(first, key_uri), *_] = keyed_segments(playlist)
-    sealed = (await fetch(urljoin(playlist_url, first)))[1]
-    status_code, key, _ = await get(urljoin(playlist_url, key_uri))
-    assert (status_code, len(key)) == (200, 16)
-    assert probe_segment(decrypt_segment(sealed, key, 0)) == 480

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 
 from tests.e2e.conftest import Deployment
-from tests.e2e.pipeline import Client, check_artwork, check_playback, fetch, wait_for_quality
+from tests.e2e.pipeline import Client, check_artwork, check_playback, fetch, get, probe_segment, wait_for_quality
+from tests.e2e.test_encryption import keyed_segments
+from vodkit_shared.content_keys import decrypt_segment
 
 pytestmark = pytest.mark.e2e
 
@@ -66,3 +69,20 @@ async def test_a_small_silent_source_gets_one_rung_at_its_own_height(embedded: D
     status = await client.wait_until_settled(await client.upload(small))
     assert status["status"] == "completed", status
     assert status["qualities"] == {"360p": "ready"}
+
+
+async def test_keys_the_packager_seals_open_in_the_gateway_when_each_runs_alone(
+    distributed: Deployment, clip: Path
+) -> None:
+    """Over RabbitMQ and S3, each service with a data dir of its own: the two share VODKIT_CONTENT_KEY alone."""
+    client = Client(distributed.base_url, distributed.token("dave"))
+    status = await client.wait_until_settled(await client.upload(clip, encryption="aes-128"))
+    assert status["status"] == "completed", status
+    master_url = status["playbackUrl"]
+    playlist_url = urljoin(master_url, "480p/playlist.m3u8?token=" + master_url.split("?token=")[1])
+    playlist = (await fetch(playlist_url))[1].decode()
+    [(first, key_uri), *_] = keyed_segments(playlist)
+    sealed = (await fetch(urljoin(playlist_url, first)))[1]
+    status_code, key, _ = await get(urljoin(playlist_url, key_uri))
+    assert (status_code, len(key)) == (200, 16)
+    assert probe_segment(decrypt_segment(sealed, key, 0)) == 480
